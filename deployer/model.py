@@ -1,0 +1,126 @@
+"""Plain data shared by the pure core and the I/O shells. No behaviour, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Headers:
+    """The HTTP headers we own on every object."""
+
+    content_type: str
+    cache_control: str
+
+
+@dataclass(frozen=True, slots=True)
+class LocalFile:
+    """One file to publish. `key` is the full S3 key (destination prefix included)."""
+
+    key: str
+    path: Path
+    size: int
+    md5: str  # lower-case hex digest of the bytes
+    headers: Headers
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteObject:
+    """One object as listed (ListObjectsV2): ETag without quotes, lower case."""
+
+    key: str
+    size: int
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectState:
+    """What is known about an object's content and headers.
+
+    Written to the deploy record after a completed deploy (keyed by S3 key), and
+    read back from a HEAD request (`md5` from our `x-amz-meta-md5` metadata).
+    `etag` is the ETag the object had when this state was recorded.
+    """
+
+    etag: str
+    md5: str | None
+    headers: Headers | None
+
+
+class Reason(StrEnum):
+    """Why a file is written. Printed next to every changed file."""
+
+    NEW = "new"
+    CONTENT = "content changed"
+    SIZE = "size changed"
+    UNVERIFIABLE = "remote content unverifiable"
+    HEADERS = "headers changed"
+
+
+class Action(StrEnum):
+    PUT = "put"  # send the bytes
+    COPY = "copy"  # server-side copy onto itself, replacing metadata (headers only)
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    file: LocalFile
+    reason: Reason
+
+    @property
+    def action(self) -> Action:
+        return Action.COPY if self.reason is Reason.HEADERS else Action.PUT
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a deploy will do, decided purely from local files and remote state.
+
+    `assets` go first, then `entries` (HTML and other entry files), then `deletes`.
+    `invalidate_keys` are the keys whose served content differs from the last
+    completed deploy (updated or deleted; brand-new keys need none).
+    """
+
+    assets: tuple[Upload, ...]
+    entries: tuple[Upload, ...]
+    deletes: tuple[str, ...]
+    unchanged: tuple[LocalFile, ...]
+    invalidate_keys: tuple[str, ...]
+
+    @property
+    def uploads(self) -> tuple[Upload, ...]:
+        return self.assets + self.entries
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.assets or self.entries or self.deletes or self.invalidate_keys)
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidationResult:
+    distribution_id: str
+    invalidation_id: str
+    paths: tuple[str, ...]
+    status: str  # as CloudFront reports it, e.g. "InProgress", "Completed"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What actually happened; filled in by deploy.py, rendered by report.py."""
+
+    plan: Plan | None = None
+    dry_run: bool = False
+    uploaded: list[Upload] = field(default_factory=list)  # landed PUTs and COPYs
+    uploaded_bytes: int = 0
+    deleted: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (key, short reason)
+    invalidation_paths: tuple[str, ...] = ()
+    invalidations: list[InvalidationResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    @property
+    def unchanged_count(self) -> int:
+        return len(self.plan.unchanged) if self.plan else 0

@@ -1,0 +1,425 @@
+"""Settings: one frozen, validated model, built once at the edge.
+
+Precedence, highest first: command line flags, the runner's `INPUT_<NAME>`
+variables (hyphens kept; empty means unset), the plain environment variable
+(`S3CFD_<NAME>`, or `AWS_REGION` for the region), then a `.env` file (merged
+by the caller underneath the real environment, never over it).
+
+Every problem is reported at once, each naming the input and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from deployer.errors import ConfigError, InputProblem
+from deployer.globs import compile_glob
+from deployer.interface import INPUTS, INPUTS_BY_NAME
+
+RECORD_BASENAME = ".s3-cloudfront-deploy.json"
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP_RE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+_DIST_RE = re.compile(r"^[A-Z0-9]{10,20}$")
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_ROLE_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_SESSION_RE = re.compile(r"^[\w+=,.@-]{2,64}$")
+_ENDPOINT_RE = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+_TRUE, _FALSE = "true", "false"
+
+
+class Rule(BaseModel):
+    """One `PATTERN: VALUE` rule of `cache-control` or `content-type`."""
+
+    model_config = ConfigDict(frozen=True)
+    pattern: str
+    value: str
+
+
+def _blank_to_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def parse_bool(value: Any) -> Any:
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in (_TRUE, _FALSE):
+            return low == _TRUE
+        raise ValueError(f"`{value}` is not a boolean; use `true` or `false`")
+    return value
+
+
+def _int_in(low: int, high: int) -> BeforeValidator:
+    def parse(value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip().replace("_", "")
+            if not re.fullmatch(r"[+-]?\d+", text):
+                raise ValueError(f"`{value}` is not a whole number; use a number from {low} to {high}")
+            value = int(text)
+        if isinstance(value, int) and not low <= value <= high:
+            raise ValueError(f"{value} is out of range; use a number from {low} to {high}")
+        return value
+
+    return BeforeValidator(parse)
+
+
+def _lines(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(
+            line.strip()
+            for line in value.splitlines()
+            if line.strip() and not line.strip().startswith("#")
+        )
+    return value
+
+
+def _rules(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    rules: list[Rule] = []
+    for number, line in enumerate(value.splitlines(), start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        pattern, sep, rule_value = text.partition(":")
+        pattern, rule_value = pattern.strip(), rule_value.strip()
+        if not sep or not pattern or not rule_value:
+            raise ValueError(
+                f"line {number} `{text}` is not `PATTERN: VALUE`; write one rule per line, "
+                "for example `*.html: no-cache`"
+            )
+        try:
+            compile_glob(pattern)
+        except ValueError as err:
+            raise ValueError(f"line {number}: pattern `{pattern}` {err}") from None
+        if any(ord(ch) < 32 or ord(ch) > 126 for ch in rule_value):
+            raise ValueError(
+                f"line {number}: value `{rule_value}` must be printable ASCII (it is an HTTP "
+                "header)"
+            )
+        rules.append(Rule(pattern=pattern, value=rule_value))
+    return tuple(rules)
+
+
+def _split_ids(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in re.split(r"[,\n]", value) if part.strip())
+    return value
+
+
+Bool = Annotated[bool, BeforeValidator(parse_bool)]
+OptSecret = Annotated[SecretStr | None, BeforeValidator(_blank_to_none)]
+OptStr = Annotated[str | None, BeforeValidator(_blank_to_none)]
+
+
+class Settings(BaseModel):
+    """Everything a deploy needs, validated. Field aliases are the contract's input names."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    aws_access_key_id: OptSecret = Field(None, alias="aws-access-key-id")
+    aws_secret_access_key: OptSecret = Field(None, alias="aws-secret-access-key")
+    aws_session_token: OptSecret = Field(None, alias="aws-session-token")
+    role_to_assume: OptStr = Field(None, alias="role-to-assume")
+    role_session_name: str = Field(alias="role-session-name")
+    role_duration_seconds: Annotated[int, _int_in(900, 43200)] = Field(
+        alias="role-duration-seconds"
+    )
+    audience: str = Field(alias="audience")
+    aws_region: str = Field(alias="aws-region")
+    bucket: str = Field(alias="bucket")
+    destination_prefix: str = Field("", alias="destination-prefix")
+    source_dir: Path = Field(alias="source-dir")
+    distribution_ids: Annotated[tuple[str, ...], BeforeValidator(_split_ids)] = Field(
+        (), alias="distribution-id"
+    )
+    delete_removed: Bool = Field(alias="delete-removed")
+    max_delete: Annotated[int, _int_in(0, 10_000_000)] = Field(alias="max-delete")
+    exclude: Annotated[tuple[str, ...], BeforeValidator(_lines)] = Field((), alias="exclude")
+    cache_control: Annotated[tuple[Rule, ...], BeforeValidator(_rules)] = Field(
+        (), alias="cache-control"
+    )
+    content_type: Annotated[tuple[Rule, ...], BeforeValidator(_rules)] = Field(
+        (), alias="content-type"
+    )
+    invalidation: Literal["changed", "all", "none"] = Field(alias="invalidation")
+    invalidation_max_paths: Annotated[int, _int_in(1, 3000)] = Field(
+        alias="invalidation-max-paths"
+    )
+    wait_for_invalidation: Bool = Field(alias="wait-for-invalidation")
+    endpoint_url: OptStr = Field(None, alias="endpoint-url")
+    concurrency: Annotated[int, _int_in(1, 64)] = Field(alias="concurrency")
+    dry_run: Bool = Field(alias="dry-run")
+
+    # Context, not inputs.
+    workspace: Path
+    run_id: str = "local"
+    run_attempt: str = "1"
+    wait_timeout_s: float = 600.0
+
+    @field_validator("invalidation", mode="before")
+    @classmethod
+    def _invalidation(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            low = value.strip().lower()
+            if low not in ("changed", "all", "none"):
+                raise ValueError(f"`{value}` is not one of `changed`, `all`, `none`")
+            return low
+        return value
+
+    @field_validator("aws_secret_access_key")
+    @classmethod
+    def _key_pair(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        has_id = info.data.get("aws_access_key_id") is not None
+        if has_id and value is None:
+            raise ValueError(
+                "is missing while `aws-access-key-id` is set; pass both from repository "
+                "secrets, e.g. `aws-secret-access-key: ${{ secrets.AWS_SECRET_ACCESS_KEY }}`"
+            )
+        if value is not None and not has_id:
+            raise ValueError(
+                "is set but `aws-access-key-id` is not; pass both, e.g. "
+                "`aws-access-key-id: ${{ secrets.AWS_ACCESS_KEY_ID }}`"
+            )
+        return value
+
+    @field_validator("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
+    @classmethod
+    def _secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            raw = value.get_secret_value()
+            if raw != raw.strip() or any(ch.isspace() for ch in raw):
+                raise ValueError(
+                    "contains whitespace or a line break; re-create the repository secret "
+                    "with the bare value (no quotes, no trailing newline)"
+                )
+        return value
+
+    @field_validator("role_to_assume")
+    @classmethod
+    def _role(cls, value: str | None) -> str | None:
+        if value is not None and not _ROLE_RE.match(value.strip()):
+            raise ValueError(
+                f"`{value}` is not an IAM role ARN; use the full ARN, e.g. "
+                "`arn:aws:iam::123456789012:role/deploy-site`"
+            )
+        return value.strip() if value else value
+
+    @field_validator("role_session_name")
+    @classmethod
+    def _session_name(cls, value: str) -> str:
+        if not _SESSION_RE.match(value):
+            raise ValueError(
+                f"`{value}` is not a valid session name; use 2-64 letters, digits or `+=,.@_-`"
+            )
+        return value
+
+    @field_validator("audience")
+    @classmethod
+    def _audience(cls, value: str) -> str:
+        if not value.strip() or any(ch.isspace() for ch in value.strip()):
+            raise ValueError("must be one word such as `sts.amazonaws.com`")
+        return value.strip()
+
+    @field_validator("aws_region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        value = value.strip()
+        if not _REGION_RE.match(value):
+            raise ValueError(
+                f"`{value}` is not an AWS region code; use the code, e.g. `ap-northeast-2` "
+                "for Seoul or `us-east-1`"
+            )
+        return value
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("is required; set `bucket: my-site-bucket` (the bare bucket name)")
+        if value.startswith("s3://") or "/" in value:
+            bare = value.removeprefix("s3://").split("/")[0]
+            raise ValueError(
+                f"`{value}` is not a bare bucket name; use `bucket: {bare}` and put any "
+                "folder in `destination-prefix`"
+            )
+        problems = []
+        if not _BUCKET_RE.match(value):
+            problems.append("3-63 lower-case letters, digits, `.` or `-`, starting and ending "
+                            "with a letter or digit")
+        if ".." in value:
+            problems.append("no two adjacent periods")
+        if _IP_RE.match(value):
+            problems.append("not formatted as an IP address")
+        if value.startswith(("xn--", "sthree-", "amzn-s3-demo-")) or value.endswith(
+            ("-s3alias", "--ol-s3", ".mrap", "--x-s3")
+        ):
+            problems.append("no reserved prefix or suffix such as `xn--` or `-s3alias`")
+        if problems:
+            raise ValueError(
+                f"`{value}` breaks the S3 bucket naming rules: " + "; ".join(problems)
+            )
+        return value
+
+    @field_validator("destination_prefix", mode="before")
+    @classmethod
+    def _prefix(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("s3://"):
+            raise ValueError(
+                f"`{value}` looks like an S3 URL; put the bucket in `bucket` and only the "
+                "folder here, e.g. `app/`"
+            )
+        if "\\" in text:
+            raise ValueError(f"`{value}` contains `\\`; use `/` between folders")
+        text = text.strip("/")
+        if not text:
+            return ""
+        parts = text.split("/")
+        if any(part in ("", ".", "..") for part in parts):
+            raise ValueError(
+                f"`{value}` has an empty, `.` or `..` segment; write a plain folder path "
+                "such as `app/v2`"
+            )
+        if any(ord(ch) < 32 for ch in text):
+            raise ValueError(f"`{value!r}` contains a control character")
+        return text + "/"
+
+    @field_validator("source_dir", mode="before")
+    @classmethod
+    def _source(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str | Path):
+            return value
+        workspace = Path((info.context or {}).get("workspace", ".")).resolve()
+        raw = Path(value)
+        candidate = raw if raw.is_absolute() else workspace / raw
+        resolved = candidate.resolve()
+        if not resolved.is_relative_to(workspace):
+            raise ValueError(
+                f"`{value}` is outside the workspace `{workspace}`; use a folder of the "
+                "repository, e.g. `dist`"
+            )
+        if not resolved.exists():
+            raise ValueError(
+                f"`{value}` does not exist; build the site in an earlier step (e.g. "
+                "`npm run build`) or fix the path"
+            )
+        if not resolved.is_dir():
+            raise ValueError(f"`{value}` is a file, not a folder; name the folder that holds it")
+        if not any(resolved.iterdir()):
+            raise ValueError(
+                f"`{value}` is empty; did the build step run and write its output there?"
+            )
+        return resolved
+
+    @field_validator("distribution_ids")
+    @classmethod
+    def _distributions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for dist in value:
+            if not _DIST_RE.match(dist):
+                hint = " (upper case)" if _DIST_RE.match(dist.upper()) else ""
+                raise ValueError(
+                    f"`{dist}` is not a CloudFront distribution ID; copy the ID{hint} from the "
+                    "CloudFront console, e.g. `E2ABCDEF123456` (not the domain name)"
+                )
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("exclude")
+    @classmethod
+    def _excludes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            try:
+                compile_glob(pattern)
+            except ValueError as err:
+                raise ValueError(f"pattern `{pattern}` {err}") from None
+        return value
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None:
+            value = value.strip().rstrip("/")
+            if not _ENDPOINT_RE.match(value):
+                raise ValueError(
+                    f"`{value}` is not an http(s) URL; use e.g. "
+                    "`https://<account>.r2.cloudflarestorage.com`"
+                )
+        return value
+
+    @property
+    def record_key(self) -> str:
+        """Where the deploy record lives: beside the published files, under the prefix."""
+        return self.destination_prefix + RECORD_BASENAME
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value, for masking."""
+        values = (self.aws_access_key_id, self.aws_secret_access_key, self.aws_session_token)
+        return tuple(v.get_secret_value() for v in values if v is not None)
+
+
+def _pick(spec_name: str, flags: Mapping[str, str | None], env: Mapping[str, str]) -> str | None:
+    spec = INPUTS_BY_NAME[spec_name]
+    flag = flags.get(spec_name)
+    if flag is not None and flag != "":
+        return flag
+    for var in (spec.env_input, spec.env_var):
+        value = env.get(var)
+        if value is not None and value.strip() != "":
+            return value
+    return None
+
+
+def load_settings(
+    flags: Mapping[str, str | None], env: Mapping[str, str], cwd: Path
+) -> Settings:
+    """Build settings from flags and an environment (with any `.env` already merged under it).
+
+    Raises ConfigError listing every invalid input.
+    """
+    raw: dict[str, Any] = {}
+    for spec in INPUTS:
+        value = _pick(spec.name, flags, env)
+        raw[spec.name] = spec.default if value is None else value
+    if _pick("aws-region", flags, env) is None:
+        raw["aws-region"] = env.get("AWS_DEFAULT_REGION", "").strip() or "us-east-1"
+    workspace = Path(env.get("GITHUB_WORKSPACE") or cwd).resolve()
+    raw["workspace"] = workspace
+    raw["run_id"] = env.get("GITHUB_RUN_ID") or f"local-{uuid.uuid4().hex}"
+    raw["run_attempt"] = env.get("GITHUB_RUN_ATTEMPT") or "1"
+    try:
+        return Settings.model_validate(raw, context={"workspace": workspace})
+    except ValidationError as err:
+        raise ConfigError(_problems(err)) from None
+
+
+def _problems(err: ValidationError) -> list[InputProblem]:
+    problems: list[InputProblem] = []
+    fields = Settings.model_fields
+    for item in err.errors(include_input=False, include_url=False):
+        loc = item["loc"][0] if item["loc"] else ""
+        name = str(loc)
+        if name in fields and fields[name].alias:
+            name = str(fields[name].alias)
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "literal_error":
+            message = "must be one of `changed`, `all`, `none`"
+        problems.append(InputProblem(name, message))
+    return problems
