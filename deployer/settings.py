@@ -69,7 +69,9 @@ def _int_in(low: int, high: int) -> BeforeValidator:
         if isinstance(value, str):
             text = value.strip().replace("_", "")
             if not re.fullmatch(r"[+-]?\d+", text):
-                raise ValueError(f"`{value}` is not a whole number; use a number from {low} to {high}")
+                raise ValueError(
+                    f"`{value}` is not a whole number; use a number from {low} to {high}"
+                )
             value = int(text)
         if isinstance(value, int) and not low <= value <= high:
             raise ValueError(f"{value} is out of range; use a number from {low} to {high}")
