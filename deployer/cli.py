@@ -1,0 +1,200 @@
+"""The one exit point: settings in, deploy, report out, an exit code.
+
+Everything else raises `DeployError`; this module alone turns an error into an
+`::error` annotation, a summary section and a non-zero exit code. Expected
+errors never show a traceback; an unexpected one shows its (secret-scrubbed)
+traceback only with `RUNNER_DEBUG=1` or `--debug`.
+
+Exit codes: 0 deployed (or nothing to do), 1 the deploy failed or an input is
+invalid, 2 the command line itself is malformed, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from collections.abc import Mapping, MutableMapping, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from deployer import __version__
+from deployer.errors import DeployError
+from deployer.github import Runner
+from deployer.interface import INPUTS, OUTPUTS
+from deployer.model import Outcome
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# Ambient credentials are masked too: they are secrets whoever set them.
+_AMBIENT_SECRETS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
+class _UsageError(Exception):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so `main` stays the one exit point."""
+
+    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+        raise _UsageError(message or "", status)
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _UsageError(f"{self.prog}: error: {message}\n(see `{self.prog} --help`)", EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    env_lines = "\n".join(f"  {spec.flag:<28} {spec.env_var}" for spec in INPUTS if not spec.secret)
+    parser = _Parser(
+        prog="s3-cloudfront-deploy",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Publish a folder of static files to S3 by content and invalidate CloudFront for "
+            "what changed.\nEvery flag can also come from an environment variable or a `.env` "
+            "file in the working directory\n(flags win, then the environment, then `.env`)."
+        ),
+        epilog=(
+            "Environment variables:\n" + env_lines + "\n"
+            "Credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, "
+            "AWS_PROFILE\n(the standard AWS chain). Endpoints: AWS_ENDPOINT_URL, "
+            "AWS_ENDPOINT_URL_S3,\nAWS_ENDPOINT_URL_CLOUDFRONT, AWS_ENDPOINT_URL_STS.\n"
+            "Outputs (in GitHub Actions): " + ", ".join(o.name for o in OUTPUTS) + "."
+        ),
+    )
+    for spec in INPUTS:
+        help_text = spec.description.replace("%", "%%")
+        if spec.secret:
+            help_text += " Prefer the environment: command lines are visible to other users."
+        if spec.boolean:
+            parser.add_argument(
+                spec.flag, dest=spec.name, nargs="?", const="true", default=None,
+                metavar="true|false", help=help_text,
+            )
+        else:
+            parser.add_argument(spec.flag, dest=spec.name, default=None, metavar="VALUE",
+                                help=help_text)
+    parser.add_argument("--env-file", default=".env", metavar="PATH",
+                        help="Read settings from this file when present. Default: `.env`.")
+    parser.add_argument("--debug", action="store_true",
+                        help="Show tracebacks of unexpected errors (same as RUNNER_DEBUG=1).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def _merge_dotenv(path: Path, env: MutableMapping[str, str], process_env: MutableMapping[str, str]
+                  ) -> bool:
+    """Merge a `.env` file under the real environment (never over it)."""
+    if not path.is_file():
+        return False
+    from dotenv import dotenv_values  # noqa: PLC0415  (only needed for local runs)
+
+    for key, value in dotenv_values(path).items():
+        if value is not None and key not in env:
+            env[key] = value
+            # boto3's credential chain reads os.environ itself.
+            process_env.setdefault(key, value)
+    return True
+
+
+def _mask_early(runner: Runner, env: Mapping[str, str]) -> None:
+    """Mask every secret before anything else is printed."""
+    for spec in INPUTS:
+        if spec.secret:
+            for var in (spec.env_input, spec.env_var):
+                value = env.get(var, "")
+                if value.strip():
+                    runner.mask(value.strip())
+    for var in _AMBIENT_SECRETS:
+        value = env.get(var, "")
+        if value.strip():
+            runner.mask(value.strip())
+
+
+def _deploy(flags: Mapping[str, str | None], env: Mapping[str, str], cwd: Path,
+            runner: Runner, outcome: Outcome) -> tuple[str, str]:
+    """Validate, authenticate and deploy. Returns (bucket, prefix) for the report."""
+    from deployer import deploy  # noqa: PLC0415  (keep `--help` fast)
+    from deployer.auth import make_session  # noqa: PLC0415
+    from deployer.settings import load_settings  # noqa: PLC0415
+
+    settings = load_settings(flags, env, cwd)
+    outcome.dry_run = settings.dry_run
+    session = make_session(settings, env, runner.mask)
+    store, cdn = deploy.connect(settings, session, runner)
+    deploy.run(settings, store, cdn, runner, outcome)
+    return settings.bucket, settings.destination_prefix
+
+
+def main(argv: Sequence[str], environ: Mapping[str, str], *, stdout: TextIO | None = None,
+         cwd: Path | None = None, process_env: MutableMapping[str, str] | None = None) -> int:
+    """Run one deploy. `environ` is read, never changed; `.env` values go into `process_env`."""
+    out = stdout if stdout is not None else sys.stdout
+    env = dict(environ)
+    work_dir = cwd if cwd is not None else Path.cwd()
+    runner = Runner(env, out)
+    _mask_early(runner, env)
+
+    try:
+        args = vars(build_parser().parse_args(list(argv)))
+    except _UsageError as usage:
+        print(str(usage).rstrip(), file=out if usage.code == 0 else sys.stderr)
+        return usage.code
+    debug = bool(args.pop("debug")) or env.get("RUNNER_DEBUG") == "1"
+    env_file = Path(str(args.pop("env_file")))
+    if not runner.in_actions:
+        dotenv_path = env_file if env_file.is_absolute() else work_dir / env_file
+        if _merge_dotenv(dotenv_path, env, process_env if process_env is not None else {}):
+            _mask_early(runner, env)
+
+    outcome = Outcome()
+    error: DeployError | None = None
+    bucket, prefix = "", ""
+    started = time.monotonic()
+    try:
+        bucket, prefix = _deploy(args, env, work_dir, runner, outcome)
+    except DeployError as err:
+        error = err
+    except KeyboardInterrupt:
+        error = DeployError("The deploy was interrupted. Files that landed stay; run it again "
+                            "to finish (unchanged files are not uploaded again).",
+                            title="Interrupted")
+    except Exception as err:  # noqa: BLE001  (the one place that reports bugs)
+        if debug:
+            print(runner.scrub(traceback.format_exc()), file=sys.stderr)
+        error = DeployError(
+            f"Unexpected {type(err).__name__}: {runner.scrub(str(err))}. This is a bug in "
+            "s3-cloudfront-deploy; re-run with `RUNNER_DEBUG=1` (or `--debug` locally) for a "
+            "traceback and report it.",
+            title="Unexpected error",
+        )
+    outcome.duration_s = time.monotonic() - started
+    return _report(runner, outcome, error, bucket=bucket, prefix=prefix)
+
+
+def _report(runner: Runner, outcome: Outcome, error: DeployError | None, *, bucket: str,
+            prefix: str) -> int:
+    from deployer import report  # noqa: PLC0415
+
+    runner.set_outputs(report.outputs(outcome))
+    if runner.in_actions:
+        runner.write_summary(report.summary_markdown(outcome, bucket=bucket, prefix=prefix,
+                                                     error=error))
+    elif outcome.plan is not None:
+        runner.info(report.terminal_report(outcome))
+    if error is not None:
+        runner.error(runner.scrub(error.message), title=error.title)
+        if error.title == "Interrupted":
+            return EXIT_INTERRUPTED
+        return EXIT_FAILED
+    runner.info(report.summary_line(outcome))
+    return EXIT_OK
+
+
+def console_main() -> None:
+    """Entry point of the `s3-cloudfront-deploy` console script."""
+    sys.exit(main(sys.argv[1:], os.environ, process_env=os.environ))
