@@ -72,22 +72,36 @@ def build_parser() -> argparse.ArgumentParser:
             help_text += " Prefer the environment: command lines are visible to other users."
         if spec.boolean:
             parser.add_argument(
-                spec.flag, dest=spec.name, nargs="?", const="true", default=None,
-                metavar="true|false", help=help_text,
+                spec.flag,
+                dest=spec.name,
+                nargs="?",
+                const="true",
+                default=None,
+                metavar="true|false",
+                help=help_text,
             )
         else:
-            parser.add_argument(spec.flag, dest=spec.name, default=None, metavar="VALUE",
-                                help=help_text)
-    parser.add_argument("--env-file", default=".env", metavar="PATH",
-                        help="Read settings from this file when present. Default: `.env`.")
-    parser.add_argument("--debug", action="store_true",
-                        help="Show tracebacks of unexpected errors (same as RUNNER_DEBUG=1).")
+            parser.add_argument(
+                spec.flag, dest=spec.name, default=None, metavar="VALUE", help=help_text
+            )
+    parser.add_argument(
+        "--env-file",
+        default=".env",
+        metavar="PATH",
+        help="Read settings from this file when present. Default: `.env`.",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="Show tracebacks of unexpected errors (same as RUNNER_DEBUG=1).",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
 
-def _merge_dotenv(path: Path, env: MutableMapping[str, str], process_env: MutableMapping[str, str]
-                  ) -> bool:
+def _merge_dotenv(
+    path: Path, env: MutableMapping[str, str], process_env: MutableMapping[str, str]
+) -> bool:
     """Merge a `.env` file under the real environment (never over it)."""
     if not path.is_file():
         return False
@@ -115,8 +129,13 @@ def _mask_early(runner: Runner, env: Mapping[str, str]) -> None:
             runner.mask(value.strip())
 
 
-def _deploy(flags: Mapping[str, str | None], env: Mapping[str, str], cwd: Path,
-            runner: Runner, outcome: Outcome) -> tuple[str, str]:
+def _deploy(
+    flags: Mapping[str, str | None],
+    env: Mapping[str, str],
+    cwd: Path,
+    runner: Runner,
+    outcome: Outcome,
+) -> tuple[str, str]:
     """Validate, authenticate and deploy. Returns (bucket, prefix) for the report."""
     from deployer import deploy  # noqa: PLC0415  (keep `--help` fast)
     from deployer.auth import make_session  # noqa: PLC0415
@@ -130,8 +149,14 @@ def _deploy(flags: Mapping[str, str | None], env: Mapping[str, str], cwd: Path,
     return settings.bucket, settings.destination_prefix
 
 
-def main(argv: Sequence[str], environ: Mapping[str, str], *, stdout: TextIO | None = None,
-         cwd: Path | None = None, process_env: MutableMapping[str, str] | None = None) -> int:
+def main(
+    argv: Sequence[str],
+    environ: Mapping[str, str],
+    *,
+    stdout: TextIO | None = None,
+    cwd: Path | None = None,
+    process_env: MutableMapping[str, str] | None = None,
+) -> int:
     """Run one deploy. `environ` is read, never changed; `.env` values go into `process_env`."""
     out = stdout if stdout is not None else sys.stdout
     env = dict(environ)
@@ -160,9 +185,11 @@ def main(argv: Sequence[str], environ: Mapping[str, str], *, stdout: TextIO | No
     except DeployError as err:
         error = err
     except KeyboardInterrupt:
-        error = DeployError("The deploy was interrupted. Files that landed stay; run it again "
-                            "to finish (unchanged files are not uploaded again).",
-                            title="Interrupted")
+        error = DeployError(
+            "The deploy was interrupted. Files that landed stay; run it again "
+            "to finish (unchanged files are not uploaded again).",
+            title="Interrupted",
+        )
     except Exception as err:  # noqa: BLE001  (the one place that reports bugs)
         if debug:
             print(runner.scrub(traceback.format_exc()), file=sys.stderr)
@@ -176,14 +203,16 @@ def main(argv: Sequence[str], environ: Mapping[str, str], *, stdout: TextIO | No
     return _report(runner, outcome, error, bucket=bucket, prefix=prefix)
 
 
-def _report(runner: Runner, outcome: Outcome, error: DeployError | None, *, bucket: str,
-            prefix: str) -> int:
+def _report(
+    runner: Runner, outcome: Outcome, error: DeployError | None, *, bucket: str, prefix: str
+) -> int:
     from deployer import report  # noqa: PLC0415
 
     runner.set_outputs(report.outputs(outcome))
     if runner.in_actions:
-        runner.write_summary(report.summary_markdown(outcome, bucket=bucket, prefix=prefix,
-                                                     error=error))
+        runner.write_summary(
+            report.summary_markdown(outcome, bucket=bucket, prefix=prefix, error=error)
+        )
     elif outcome.plan is not None:
         runner.info(report.terminal_report(outcome))
     if error is not None:

@@ -38,8 +38,9 @@ def _translate(body: str) -> str:
         elif c == "?":
             out.append("[^/]")
         elif c == "[":
-            j = body.find("]", i + 2 if body.startswith("[!", i) or body.startswith("[^", i)
-                          else i + 1)
+            j = body.find(
+                "]", i + 2 if body.startswith("[!", i) or body.startswith("[^", i) else i + 1
+            )
             if j == -1:
                 raise ValueError("has an unclosed `[`; close the character class or escape it")
             inner = body[i + 1 : j]

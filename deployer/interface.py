@@ -156,8 +156,7 @@ INPUTS: tuple[InputSpec, ...] = (
     InputSpec(
         "invalidation",
         "changed",
-        "`changed` (only what changed or was deleted), `all` (`/*`) or `none`. "
-        "Default: `changed`.",
+        "`changed` (only what changed or was deleted), `all` (`/*`) or `none`. Default: `changed`.",
     ),
     InputSpec(
         "invalidation-max-paths",

@@ -160,9 +160,7 @@ class Settings(BaseModel):
         (), alias="content-type"
     )
     invalidation: Literal["changed", "all", "none"] = Field(alias="invalidation")
-    invalidation_max_paths: Annotated[int, _int_in(1, 3000)] = Field(
-        alias="invalidation-max-paths"
-    )
+    invalidation_max_paths: Annotated[int, _int_in(1, 3000)] = Field(alias="invalidation-max-paths")
     wait_for_invalidation: Bool = Field(alias="wait-for-invalidation")
     endpoint_url: OptStr = Field(None, alias="endpoint-url")
     concurrency: Annotated[int, _int_in(1, 64)] = Field(alias="concurrency")
@@ -263,8 +261,10 @@ class Settings(BaseModel):
             )
         problems = []
         if not _BUCKET_RE.match(value):
-            problems.append("3-63 lower-case letters, digits, `.` or `-`, starting and ending "
-                            "with a letter or digit")
+            problems.append(
+                "3-63 lower-case letters, digits, `.` or `-`, starting and ending "
+                "with a letter or digit"
+            )
         if ".." in value:
             problems.append("no two adjacent periods")
         if _IP_RE.match(value):
@@ -274,9 +274,7 @@ class Settings(BaseModel):
         ):
             problems.append("no reserved prefix or suffix such as `xn--` or `-s3alias`")
         if problems:
-            raise ValueError(
-                f"`{value}` breaks the S3 bucket naming rules: " + "; ".join(problems)
-            )
+            raise ValueError(f"`{value}` breaks the S3 bucket naming rules: " + "; ".join(problems))
         return value
 
     @field_validator("destination_prefix", mode="before")
@@ -389,9 +387,7 @@ def _pick(spec_name: str, flags: Mapping[str, str | None], env: Mapping[str, str
     return None
 
 
-def load_settings(
-    flags: Mapping[str, str | None], env: Mapping[str, str], cwd: Path
-) -> Settings:
+def load_settings(flags: Mapping[str, str | None], env: Mapping[str, str], cwd: Path) -> Settings:
     """Build settings from flags and an environment (with any `.env` already merged under it).
 
     Raises ConfigError listing every invalid input.
