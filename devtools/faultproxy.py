@@ -1,0 +1,443 @@
+"""A fault-injecting HTTP reverse proxy for S3 traffic, on 127.0.0.1.
+
+Put it between the program and a real S3 server (SeaweedFS, rclone serve s3) and
+point the program's endpoint at `proxy.url`. Per request whose method is in
+`Faults.methods` (by default only writes: PUT, POST, DELETE) it draws once and,
+at the configured rates, answers instead of the server:
+
+- `slowdown`: 503 with an S3 `SlowDown` XML error body,
+- `internal`: 500 with an S3 `InternalError` XML error body,
+- `reset`: reads the whole request, then closes the socket abruptly (TCP RST),
+- `delay`: waits `delay_s` and then forwards the request normally.
+
+`fail_keys` is a regular expression: every write (in `methods`) to a key that it
+matches (`re.search` over the decoded key, bucket excluded) fails every time with
+`fail_with` (one of the error kinds above, or `denied` for a 403 AccessDenied).
+`max_faults_per_key` caps the random faults per (method, key), so that a client
+with enough retry attempts is guaranteed to get through: a transient fault.
+
+Requests are forwarded byte for byte: the body (fixed length or chunked) is
+relayed exactly as received, and the `Host` header is kept unchanged, because
+SigV4 signs it and SeaweedFS verifies it (a rewritten Host gives
+SignatureDoesNotMatch). Only hop-by-hop headers (`Connection`, `Keep-Alive`,
+`Expect`, ...) are dropped; none of them is signed.
+
+`proxy.stats` counts what happened (thread-safe snapshot): requests per method,
+faults injected per kind, writes that landed (2xx from the server), and the keys
+whose PUT landed, in order. Run it by hand with
+`python -m devtools.faultproxy --upstream http://127.0.0.1:8333 --slowdown 0.1`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import random
+import re
+import socket
+import struct
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+FaultKind = Literal["slowdown", "internal", "reset", "delay", "denied"]
+WRITE_METHODS = frozenset({"PUT", "POST", "DELETE"})
+ALL_METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE"})
+
+# Hop-by-hop headers: meaningful for one connection only, never signed by SigV4.
+_HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "expect"}
+)
+
+_ERRORS: dict[str, tuple[int, str, str]] = {
+    "slowdown": (503, "SlowDown", "Please reduce your request rate."),
+    "internal": (500, "InternalError", "We encountered an internal error. Please try again."),
+    "denied": (403, "AccessDenied", "Access Denied"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """What to inject. Rates are probabilities per eligible request; their sum must be <= 1."""
+
+    methods: frozenset[str] = WRITE_METHODS
+    slowdown: float = 0.0
+    internal: float = 0.0
+    reset: float = 0.0
+    delay: float = 0.0
+    delay_s: float = 0.5
+    fail_keys: str | None = None
+    fail_with: FaultKind = "internal"
+    max_faults_per_key: int | None = None
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        rates = (self.slowdown, self.internal, self.reset, self.delay)
+        if any(r < 0 for r in rates) or sum(rates) > 1.0 + 1e-9:
+            raise ValueError(f"fault rates must be >= 0 and sum to at most 1, got {rates}")
+        if self.fail_with == "delay":
+            raise ValueError("fail_with must be an error kind, not `delay`")
+        if self.fail_keys is not None:
+            re.compile(self.fail_keys)
+
+
+@dataclass(slots=True)
+class Stats:
+    """A snapshot of what the proxy saw and did."""
+
+    requests: Counter[str] = field(default_factory=Counter)  # per method
+    injected: Counter[str] = field(default_factory=Counter)  # per fault kind
+    forwarded: Counter[str] = field(default_factory=Counter)  # per method
+    landed: Counter[str] = field(default_factory=Counter)  # 2xx writes per method
+    landed_put_keys: list[str] = field(default_factory=list)  # PutObject (not copies/parts)
+    landed_copy_keys: list[str] = field(default_factory=list)  # CopyObject targets
+    failed_keys: list[str] = field(default_factory=list)  # keys hit by the `fail_keys` rule
+    upstream_errors: int = 0
+
+    @property
+    def faults(self) -> int:
+        """Injected failures (delays are not failures)."""
+        return sum(n for kind, n in self.injected.items() if kind != "delay")
+
+
+def split_path(path: str) -> tuple[str, str]:
+    """`/bucket/some/key?x=1` -> (`bucket`, `some/key`), decoded. Path-style addressing."""
+    raw = urlsplit(path).path
+    bucket, _, key = raw.lstrip("/").partition("/")
+    return unquote(bucket), unquote(key)
+
+
+class FaultProxy:
+    """A threaded reverse proxy to `upstream` that injects `faults`. Use as a context manager."""
+
+    def __init__(self, upstream: str, faults: Faults | None = None, *, port: int = 0) -> None:
+        parts = urlsplit(upstream)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"upstream must be an http:// URL, got {upstream!r}")
+        self.upstream_host = parts.hostname
+        self.upstream_port = parts.port or 80
+        self._faults = faults or Faults()
+        self._rng = random.Random(self._faults.seed)  # noqa: S311 - not crypto
+        self._lock = threading.Lock()
+        self._stats = Stats()
+        self._per_key: Counter[tuple[str, str]] = Counter()
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FaultProxy:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="faultproxy", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- configuration and counters ----------------------------------------------------
+    @property
+    def faults(self) -> Faults:
+        return self._faults
+
+    def configure(self, faults: Faults | None = None, **changes: object) -> None:
+        """Replace the fault settings (or change some fields) while running."""
+        with self._lock:
+            base = faults or self._faults
+            self._faults = replace(base, **changes)  # type: ignore[arg-type]
+            if faults is not None and faults.seed is not None:
+                self._rng = random.Random(faults.seed)  # noqa: S311
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self._stats = Stats()
+            self._per_key.clear()
+
+    @property
+    def stats(self) -> Stats:
+        with self._lock:
+            s = self._stats
+            return Stats(
+                requests=Counter(s.requests),
+                injected=Counter(s.injected),
+                forwarded=Counter(s.forwarded),
+                landed=Counter(s.landed),
+                landed_put_keys=list(s.landed_put_keys),
+                landed_copy_keys=list(s.landed_copy_keys),
+                failed_keys=list(s.failed_keys),
+                upstream_errors=s.upstream_errors,
+            )
+
+    def wait_for(self, predicate: Callable[[Stats], bool], timeout: float = 30.0) -> Stats:
+        """Poll until `predicate(stats)` holds; raise TimeoutError otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            snap = self.stats
+            if predicate(snap):
+                return snap
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"proxy condition not met within {timeout}s: {snap}")
+            time.sleep(0.01)
+
+    # -- decisions (called from handler threads) --------------------------------------------
+    def _decide(self, method: str, key: str) -> FaultKind | None:
+        with self._lock:
+            f = self._faults
+            self._stats.requests[method] += 1
+            if method not in f.methods:
+                return None
+            if f.fail_keys is not None and key and re.search(f.fail_keys, key):
+                self._stats.injected[f.fail_with] += 1
+                self._stats.failed_keys.append(key)
+                return f.fail_with
+            draw = self._rng.random()
+            if f.max_faults_per_key is not None and self._per_key[(method, key)] >= (
+                f.max_faults_per_key
+            ):
+                return None
+            edge = 0.0
+            kind: FaultKind
+            for kind, rate in (
+                ("slowdown", f.slowdown),
+                ("internal", f.internal),
+                ("reset", f.reset),
+                ("delay", f.delay),
+            ):
+                edge += rate
+                if draw < edge:
+                    self._stats.injected[kind] += 1
+                    if kind != "delay":
+                        self._per_key[(method, key)] += 1
+                    return kind
+            return None
+
+    def _record(
+        self, method: str, path: str, key: str, status: int | None, *, copy: bool = False
+    ) -> None:
+        with self._lock:
+            if status is None:
+                self._stats.upstream_errors += 1
+                return
+            self._stats.forwarded[method] += 1
+            if method in WRITE_METHODS and 200 <= status < 300:
+                self._stats.landed[method] += 1
+                query = urlsplit(path).query
+                if method == "PUT" and key and not query:
+                    (self._stats.landed_copy_keys if copy else self._stats.landed_put_keys).append(
+                        key
+                    )
+
+    @property
+    def delay_s(self) -> float:
+        return self._faults.delay_s
+
+
+def _read_chunked(rfile: io.BufferedIOBase) -> bytes:
+    """Read a chunked body and return it raw (framing included), to relay byte for byte."""
+    read_line = rfile.readline
+    read = rfile.read
+    raw = bytearray()
+    while True:
+        line: bytes = read_line(65537)
+        if not line:
+            raise ConnectionError("client closed the connection inside a chunked body")
+        raw += line
+        size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+        if size == 0:
+            while True:  # trailers, up to the empty line
+                trailer: bytes = read_line(65537)
+                raw += trailer
+                if trailer in (b"\r\n", b"\n", b""):
+                    return bytes(raw)
+        raw += read(size)
+        raw += read_line(65537)  # the CRLF after the chunk
+
+
+def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "faultproxy"
+
+        def log_message(self, format: str, *args: object) -> None:
+            return  # quiet
+
+        def _body(self) -> bytes:
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                return _read_chunked(self.rfile)
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+
+        def _error(self, kind: str, key: str) -> None:
+            status, code, message = _ERRORS[kind]
+            body = (
+                '<?xml version="1.0" encoding="UTF-8"?>\n'
+                f"<Error><Code>{code}</Code><Message>{message}</Message>"
+                f"<Key>{_xml_escape(key)}</Key><RequestId>{uuid.uuid4().hex[:16]}</RequestId>"
+                "</Error>"
+            ).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/xml")
+            if kind == "slowdown":
+                self.send_header("Retry-After", "1")
+            if self.command == "HEAD":
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            else:
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        def _reset(self) -> None:
+            self.close_connection = True
+            try:
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                self.connection.close()
+            except OSError:
+                pass
+
+        def _handle(self) -> None:
+            method = self.command
+            _, key = split_path(self.path)
+            try:
+                body = self._body()
+            except (ConnectionError, ValueError, OSError):
+                self.close_connection = True
+                return
+            kind = proxy._decide(method, key)
+            if kind == "reset":
+                self._reset()
+                return
+            if kind in ("slowdown", "internal", "denied"):
+                self._error(kind, key)
+                return
+            if kind == "delay":
+                time.sleep(proxy.delay_s)
+            self._forward(method, key, body)
+
+        def _forward(self, method: str, key: str, body: bytes) -> None:
+            headers = [
+                (name, value)
+                for name, value in self.headers.items()
+                if name.lower() not in _HOP_BY_HOP
+            ]
+            conn = http.client.HTTPConnection(
+                proxy.upstream_host, proxy.upstream_port, timeout=300
+            )
+            try:
+                conn.putrequest(method, self.path, skip_host=True, skip_accept_encoding=True)
+                for name, value in headers:  # Host included, unchanged (SigV4 signs it)
+                    conn.putheader(name, value)
+                conn.endheaders(body if body else None)
+                resp = conn.getresponse()
+                data = resp.read()
+                status = resp.status
+                out_headers = resp.getheaders()
+            except (OSError, http.client.HTTPException):
+                proxy._record(method, self.path, key, None)
+                self._reset()
+                return
+            finally:
+                conn.close()
+            proxy._record(
+                method, self.path, key, status, copy="x-amz-copy-source" in self.headers
+            )
+            self.send_response_only(status, resp.reason)
+            has_length = False
+            for name, value in out_headers:
+                low = name.lower()
+                if low in _HOP_BY_HOP or low == "transfer-encoding":
+                    continue
+                if low == "content-length":
+                    has_length = True
+                    if method != "HEAD":
+                        self.send_header(name, str(len(data)))
+                        continue
+                self.send_header(name, value)
+            if not has_length and method != "HEAD" and status not in (204, 304):
+                self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if method != "HEAD" and data:
+                self.wfile.write(data)
+
+        do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _handle  # noqa: N815
+
+    return Handler
+
+
+def _xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+@contextmanager
+def fault_proxy(upstream: str, faults: Faults | None = None) -> Iterator[FaultProxy]:
+    """`with fault_proxy(url, Faults(slowdown=0.1)) as proxy: ... proxy.url ...`."""
+    proxy = FaultProxy(upstream, faults)
+    proxy.start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--upstream", required=True, help="e.g. http://127.0.0.1:8333")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--methods", default="PUT,POST,DELETE")
+    for kind in ("slowdown", "internal", "reset", "delay"):
+        parser.add_argument(f"--{kind}", type=float, default=0.0, help="rate 0-1")
+    parser.add_argument("--delay-s", type=float, default=0.5)
+    parser.add_argument("--fail-keys", default=None, help="regex: writes to these keys fail")
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args(argv)
+    faults = Faults(
+        methods=frozenset(m.strip().upper() for m in args.methods.split(",") if m.strip()),
+        slowdown=args.slowdown,
+        internal=args.internal,
+        reset=args.reset,
+        delay=args.delay,
+        delay_s=args.delay_s,
+        fail_keys=args.fail_keys,
+        seed=args.seed,
+    )
+    with FaultProxy(args.upstream, faults, port=args.port) as proxy:
+        print(f"faultproxy {proxy.url} -> {args.upstream}; Ctrl-C prints the counters", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+        print(proxy.stats, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
