@@ -1,0 +1,91 @@
+"""botocore configuration and the client factories: the one place clients are made.
+
+- Retries: botocore's `standard` mode, bounded (`TOTAL_ATTEMPTS` per request, the
+  first one included), with exponential backoff and jitter; it retries S3
+  `SlowDown`, 5xx, throttling, connection resets and timeouts.
+- `max_pool_connections` covers every worker thread: one client is shared by all
+  of them (botocore clients are thread-safe), so the pool must not be the cap.
+- Checksums only when an operation requires them: S3-compatible servers such as
+  Cloudflare R2 reject the newest default (CRC32 trailers on every PutObject).
+  Integrity of each PutObject is kept by an explicit `Content-MD5` instead.
+- Endpoints: the `endpoint-url` input wins over `AWS_ENDPOINT_URL` and
+  `AWS_ENDPOINT_URL_S3`; without it botocore honours those variables itself.
+  Any custom S3 endpoint gets path-style addressing (MinIO, SeaweedFS and local
+  servers do not resolve `bucket.host` names).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from botocore.config import Config
+
+from deployer.settings import Settings
+
+if TYPE_CHECKING:
+    import boto3
+    from mypy_boto3_cloudfront import CloudFrontClient
+    from mypy_boto3_s3 import S3Client
+
+TOTAL_ATTEMPTS = 6  # 1 try + 5 retries; standard mode backs off up to 20 s between them
+CONNECT_TIMEOUT_S = 10
+READ_TIMEOUT_S = 60
+POOL_HEADROOM = 4  # HEADs, listing and the record share the pool with the workers
+
+S3_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+
+
+def client_config(settings: Settings, *, path_style: bool = False) -> Config:
+    """The botocore Config every client uses."""
+    config = Config(
+        region_name=settings.aws_region,
+        retries={"mode": "standard", "total_max_attempts": TOTAL_ATTEMPTS},
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=READ_TIMEOUT_S,
+        tcp_keepalive=True,
+        max_pool_connections=max(10, settings.concurrency + POOL_HEADROOM),
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        user_agent_extra="s3-cloudfront-deploy",
+    )
+    if path_style:
+        config = config.merge(Config(s3={"addressing_style": "path"}))
+    return config
+
+
+def s3_endpoint(settings: Settings, env: Mapping[str, str] | None = None) -> str | None:
+    """The custom S3 endpoint in effect, if any: the input first, then the variables."""
+    if settings.endpoint_url:
+        return settings.endpoint_url
+    environ = os.environ if env is None else env
+    for name in S3_ENDPOINT_VARIABLES:
+        value = environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def s3_client(
+    session: boto3.session.Session,
+    settings: Settings,
+    env: Mapping[str, str] | None = None,
+) -> S3Client:
+    """One S3 client for the whole run, shared by every worker thread.
+
+    `env` is the environment botocore reads (default `os.environ`); it is only
+    consulted to decide on path-style addressing for a custom endpoint.
+    """
+    endpoint = s3_endpoint(settings, env)
+    config = client_config(settings, path_style=endpoint is not None)
+    if settings.endpoint_url:
+        # Passing endpoint_url explicitly overrides AWS_ENDPOINT_URL(_S3).
+        return session.client("s3", endpoint_url=settings.endpoint_url, config=config)
+    return session.client("s3", config=config)
+
+
+def cloudfront_client(session: boto3.session.Session, settings: Settings) -> CloudFrontClient:
+    """The CloudFront client (a global service; `AWS_ENDPOINT_URL_CLOUDFRONT` is honoured)."""
+    config = client_config(settings).merge(Config(region_name="us-east-1"))
+    return session.client("cloudfront", config=config)

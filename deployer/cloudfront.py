@@ -1,0 +1,209 @@
+"""The only module that talks to CloudFront: `CloudFrontCDN`, implementing `deploy.CDN`.
+
+- `origin_path`: which key prefix a distribution serves at `/` (its S3 origin's
+  `OriginPath`), so invalidation paths are right when the origin points into a folder.
+- `invalidate`: CreateInvalidation with a deterministic CallerReference (a retried
+  run does not create a second invalidation); throttling and
+  `TooManyInvalidationsInProgress` are retried with bounded exponential backoff.
+- `wait`: polls GetInvalidation; status compared case-insensitively (moto reports
+  `COMPLETED`, AWS `Completed`), so boto3's waiter is not used.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from deployer.errors import CredentialsError, DeployError, RemoteError
+from deployer.model import InvalidationResult
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudfront import CloudFrontClient
+
+RETRY_CODES = {"TooManyInvalidationsInProgress", "Throttling", "ThrottlingException",
+               "RequestLimitExceeded", "ServiceUnavailable", "InternalError"}
+INVALIDATE_ATTEMPTS = 8  # with backoff 2, 4, 8, 16, 32, 60, 60 s: about 3 minutes at most
+BACKOFF_BASE_S = 2.0
+BACKOFF_MAX_S = 60.0
+POLL_INTERVAL_S = 5.0
+
+
+def _s3_domain_matches(domain: str, bucket: str) -> bool:
+    """Is `domain` this bucket's S3 REST or website endpoint?
+
+    `b.s3.amazonaws.com`, `b.s3.ap-northeast-2.amazonaws.com`,
+    `b.s3-website-us-east-1.amazonaws.com`, `b.s3-website.eu-west-1.amazonaws.com`,
+    `b.s3.dualstack.us-east-1.amazonaws.com`, the China partition's `.com.cn`.
+    """
+    pattern = rf"^{re.escape(bucket)}\.s3([.-][a-z0-9.-]+)?\.amazonaws\.com(\.cn)?$"
+    return re.match(pattern, domain.lower().rstrip(".")) is not None
+
+
+def origin_path_to_prefix(origin_path: str) -> str:
+    """CloudFront `OriginPath` (`/app`, `/a/b`, ``) -> key prefix (`app/`, `a/b/`, ``)."""
+    text = origin_path.strip().strip("/")
+    return text + "/" if text else ""
+
+
+class CloudFrontCDN:
+    """CloudFront calls for the deploy. `sleep` and `clock` are injectable for tests."""
+
+    def __init__(
+        self,
+        client: CloudFrontClient,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        poll_interval_s: float = POLL_INTERVAL_S,
+        attempts: int = INVALIDATE_ATTEMPTS,
+    ) -> None:
+        self.client = client
+        self._sleep = sleep
+        self._clock = clock
+        self.poll_interval_s = poll_interval_s
+        self.attempts = attempts
+
+    def origin_path(self, distribution_id: str, bucket: str) -> str | None:
+        """The key prefix the distribution serves at `/`, from the origin that is this bucket.
+
+        None when unknown: reading the configuration was denied, or no origin is this
+        bucket's S3 domain (a custom domain, an S3-compatible store). The caller then
+        assumes the bucket root and warns.
+        """
+        try:
+            resp = self.client.get_distribution_config(Id=distribution_id)
+        except ClientError as err:
+            code = str(err.response.get("Error", {}).get("Code", "") or "")
+            if code in ("AccessDenied", "AccessDeniedException"):
+                return None
+            raise _translate(err, "GetDistributionConfig", distribution_id) from None
+        except (NoCredentialsError, BotoCoreError) as err:
+            raise _transport(err, "GetDistributionConfig") from None
+        origins = resp.get("DistributionConfig", {}).get("Origins", {}).get("Items", []) or []
+        for origin in origins:
+            if _s3_domain_matches(origin.get("DomainName", ""), bucket):
+                return origin_path_to_prefix(origin.get("OriginPath", "") or "")
+        return None
+
+    def invalidate(
+        self, distribution_id: str, paths: Sequence[str], caller_reference: str
+    ) -> InvalidationResult:
+        """Create one invalidation; retried with backoff while CloudFront is busy or throttles."""
+        batch = {"Paths": {"Quantity": len(paths), "Items": list(paths)},
+                 "CallerReference": caller_reference}
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                resp = self.client.create_invalidation(
+                    DistributionId=distribution_id,
+                    InvalidationBatch=batch,  # type: ignore[arg-type]
+                )
+                break
+            except ClientError as err:
+                code = str(err.response.get("Error", {}).get("Code", "") or "")
+                status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                             or 0)
+                retryable = code in RETRY_CODES or status in (500, 502, 503, 504)
+                if retryable and attempt < self.attempts:
+                    self._sleep(self._backoff(attempt))
+                    continue
+                if retryable:
+                    raise RemoteError(
+                        f"CloudFront kept refusing the invalidation of distribution "
+                        f"`{distribution_id}` ({code or status}) after {attempt} attempts. "
+                        + ("Too many invalidations are in progress (at most 3,000 paths or 15 "
+                           "wildcard paths at a time): wait for them to finish, or use "
+                           "`invalidation: all` so each deploy needs one wildcard path. "
+                           if code == "TooManyInvalidationsInProgress" else "")
+                        + "The files are deployed; re-run the workflow to invalidate "
+                        "(the deploy record makes the re-run invalidate the same paths).",
+                        title="Invalidation failed") from None
+                raise _translate(err, "CreateInvalidation", distribution_id) from None
+            except (NoCredentialsError, BotoCoreError) as err:
+                raise _transport(err, "CreateInvalidation") from None
+        inv = resp["Invalidation"]
+        return InvalidationResult(
+            distribution_id=distribution_id, invalidation_id=inv["Id"],
+            paths=tuple(paths), status=inv.get("Status", "InProgress"))
+
+    def wait(self, distribution_id: str, invalidation_id: str, timeout_s: float) -> str:
+        """Poll until the invalidation completes or `timeout_s` passes; return the last status."""
+        deadline = self._clock() + timeout_s
+        while True:
+            try:
+                resp = self.client.get_invalidation(
+                    DistributionId=distribution_id, Id=invalidation_id)
+            except ClientError as err:
+                raise _translate(err, "GetInvalidation", distribution_id) from None
+            except (NoCredentialsError, BotoCoreError) as err:
+                raise _transport(err, "GetInvalidation") from None
+            status = resp["Invalidation"].get("Status", "")
+            if status.lower() == "completed":
+                return status
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                return status
+            self._sleep(min(self.poll_interval_s, remaining))
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2.0 ** (attempt - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311  (jitter)
+
+
+_ACTIONS = {
+    "GetDistributionConfig": "cloudfront:GetDistributionConfig",
+    "CreateInvalidation": "cloudfront:CreateInvalidation",
+    "GetInvalidation": "cloudfront:GetInvalidation",
+}
+
+
+def _translate(err: ClientError, operation: str, distribution_id: str) -> DeployError:
+    code = str(err.response.get("Error", {}).get("Code", "") or "")
+    if code == "NoSuchDistribution":
+        return RemoteError(
+            f"CloudFront distribution `{distribution_id}` does not exist in this AWS account. "
+            "Check `distribution-id` (the ID from the CloudFront console, e.g. "
+            "`E2ABCDEF123456`, not the domain name) and that the credentials belong to the "
+            "account that owns it.", title="Distribution not found")
+    if code in ("AccessDenied", "AccessDeniedException"):
+        return RemoteError(
+            f"Access denied: {operation} on distribution `{distribution_id}` was refused. "
+            f"Allow `{_ACTIONS.get(operation, 'cloudfront:*')}` on "
+            f"`arn:aws:cloudfront::ACCOUNT_ID:distribution/{distribution_id}` in the IAM "
+            "policy of the credentials (`aws-access-key-id` or `role-to-assume`).",
+            title="Access denied")
+    if code in ("InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken",
+                "InvalidAccessKeyId"):
+        return CredentialsError(
+            f"CloudFront rejected the credentials ({code}). Check `aws-access-key-id` and "
+            "`aws-secret-access-key` (or `aws-session-token`, which may have expired).")
+    if code == "InvalidArgument" and operation == "CreateInvalidation":
+        return RemoteError(
+            f"CloudFront rejected the invalidation paths for `{distribution_id}` "
+            f"({code}). Use `invalidation: all` as a workaround and report this as a bug.",
+            title="Invalidation rejected")
+    if code == "BatchTooLarge":
+        return RemoteError(
+            f"CloudFront refused the invalidation of `{distribution_id}` (BatchTooLarge). "
+            "Lower `invalidation-max-paths` so paths roll up into wildcards.",
+            title="Invalidation rejected")
+    return RemoteError(
+        f"CloudFront {operation} on `{distribution_id}` failed ({code or 'error'}). Check "
+        "`distribution-id` and re-run the workflow.", title="CloudFront request failed")
+
+
+def _transport(err: Exception, operation: str) -> DeployError:
+    if isinstance(err, NoCredentialsError):
+        return CredentialsError(
+            "No AWS credentials were found for CloudFront. Pass `aws-access-key-id` and "
+            "`aws-secret-access-key`, or `role-to-assume`.")
+    return RemoteError(
+        f"Could not reach CloudFront during {operation} ({type(err).__name__}) after "
+        "retries. Re-run the workflow; if `AWS_ENDPOINT_URL_CLOUDFRONT` or "
+        "`AWS_ENDPOINT_URL` is set, check it.", title="CloudFront unreachable")

@@ -1,0 +1,94 @@
+"""The deploy record (pure): what the bucket held after the last COMPLETED deploy.
+
+Stored as JSON at `settings.record_key` (beside the published files, under the
+prefix) and written only as the very last step of a deploy that finished
+everything. It answers two questions the bucket alone cannot:
+
+- Is an object whose ETag is not a plain MD5 (multipart `-N`, SSE-KMS, odd
+  servers) still the same bytes and headers as the local file? Yes if the
+  record holds the same ETag with the same MD5 and headers: no HEAD, no upload.
+- Which paths changed since the last completed deploy? A run killed after some
+  uploads leaves objects that look unchanged to the next run; the record still
+  holds the old state, so the next run invalidates them anyway.
+
+Format (version 1):
+    {"version": 1, "objects": {"KEY": {"etag": "...", "md5": "...",
+     "content_type": "...", "cache_control": "..."}, ...}}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from deployer.model import Headers, ObjectState
+
+VERSION = 1
+
+
+def encode(entries: Mapping[str, ObjectState]) -> bytes:
+    """Serialise the record, keys sorted, compact (it can hold tens of thousands of keys)."""
+    objects: dict[str, dict[str, str | None]] = {}
+    for key in sorted(entries):
+        state = entries[key]
+        item: dict[str, str | None] = {"etag": state.etag, "md5": state.md5}
+        if state.headers is not None:
+            item["content_type"] = state.headers.content_type
+            item["cache_control"] = state.headers.cache_control
+        objects[key] = item
+    body = {"version": VERSION, "objects": objects}
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def decode(body: bytes) -> tuple[dict[str, ObjectState], str | None]:
+    """Parse a record. Garbage (or a newer version) gives an empty record and a warning.
+
+    An empty record only costs HEAD requests and possibly a wider invalidation; it
+    never loses data, so a bad record is a warning, never an error.
+    """
+    try:
+        data: Any = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        return {}, _warning(f"it is not valid JSON ({err.__class__.__name__})")
+    if not isinstance(data, dict):
+        return {}, _warning("it is not a JSON object")
+    version = data.get("version")
+    if version != VERSION:
+        return {}, _warning(f"its version is {version!r}, this program reads {VERSION}")
+    objects = data.get("objects")
+    if not isinstance(objects, dict):
+        return {}, _warning("it has no `objects` map")
+    entries: dict[str, ObjectState] = {}
+    skipped = 0
+    for key, item in objects.items():
+        state = _state(item)
+        if state is None:
+            skipped += 1
+        else:
+            entries[key] = state
+    if skipped:
+        return entries, _warning(f"{skipped} of its entries are malformed", partial=True)
+    return entries, None
+
+
+def _state(item: Any) -> ObjectState | None:
+    if not isinstance(item, dict):
+        return None
+    etag, md5 = item.get("etag"), item.get("md5")
+    if not isinstance(etag, str) or not (md5 is None or isinstance(md5, str)):
+        return None
+    content_type, cache_control = item.get("content_type"), item.get("cache_control")
+    headers = None
+    if isinstance(content_type, str) and isinstance(cache_control, str):
+        headers = Headers(content_type=content_type, cache_control=cache_control)
+    return ObjectState(etag=etag.strip('"').lower(), md5=md5.lower() if md5 else None,
+                       headers=headers)
+
+
+def _warning(why: str, *, partial: bool = False) -> str:
+    effect = "those entries are ignored" if partial else "it is ignored"
+    return (
+        f"The deploy record could not be read: {why}; {effect}. This run checks the "
+        "objects it cannot verify with HEAD requests and writes a fresh record at the end."
+    )

@@ -1,0 +1,383 @@
+"""The only module that talks to S3: `S3Store`, which implements `deploy.Store`.
+
+Tolerant of S3-compatible servers: ETags with or without quotes (rclone lists
+them bare), a missing `KeyCount`, metadata keys in any case (rclone returns
+`Md5`), a CopyObject answer without an ETag. Every botocore error becomes a
+`DeployError` that names the input or IAM permission to fix, never a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+)
+
+from deployer.errors import CredentialsError, DeployError, RemoteError
+from deployer.model import Headers, LocalFile, ObjectState, RemoteObject
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from s3transfer.manager import TransferManager
+
+PAGE_SIZE = 1000
+DELETE_BATCH = 1000
+# Files at or above this size go multipart (parallel parts through s3transfer).
+# Measured against SeaweedFS on loopback: a single PutObject of 64 MiB took about
+# the same time as 8 MiB parts, and static sites rarely have files this big, so
+# the threshold stays high and single PUTs (with Content-MD5) stay the rule.
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+PART_SIZE = 16 * 1024 * 1024
+COPY_LIMIT = 5 * 1024**3  # CopyObject's largest source; above it, send the bytes again
+META_MD5 = "md5"
+RECORD_CONTENT_TYPE = "application/json"
+RECORD_CACHE_CONTROL = "no-store"
+
+_THROTTLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
+                   "TooManyRequests", "ServiceUnavailable", "503"}
+
+
+class S3Error(RemoteError):
+    """A failed S3 request; `short` is a one-line reason for per-file reports."""
+
+    def __init__(self, message: str, *, short: str, code: str = "",
+                 title: str | None = None) -> None:
+        super().__init__(message, title=title)
+        self.short = short
+        self.code = code
+
+
+class ReadDenied(S3Error):
+    """Reading an object (GetObject/HeadObject) was denied; callers may degrade to a warning."""
+
+
+def normalize_etag(etag: str | None) -> str:
+    """`"ABC"` or `ABC` -> `abc` (ETags are compared without quotes, lower case)."""
+    return (etag or "").strip().strip('"').lower()
+
+
+def _md5_b64(hex_md5: str) -> str:
+    return base64.b64encode(bytes.fromhex(hex_md5)).decode("ascii")
+
+
+def _meta_md5(metadata: dict[str, str] | None) -> str | None:
+    for name, value in (metadata or {}).items():
+        if name.lower() == META_MD5 and value:
+            text = value.strip().lower()
+            if len(text) == 32 and all(ch in "0123456789abcdef" for ch in text):
+                return text
+    return None
+
+
+def _endpoint_host(client: S3Client) -> str:
+    """The endpoint's host for messages, without any user:password part."""
+    parts = urlsplit(client.meta.endpoint_url)
+    host = parts.hostname or "?"
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+
+
+class S3Store:
+    """S3 operations for one bucket; one client shared by all worker threads."""
+
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        *,
+        multipart_threshold: int = MULTIPART_THRESHOLD,
+        part_size: int = PART_SIZE,
+        max_concurrency: int = 8,
+    ) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.multipart_threshold = multipart_threshold
+        self.part_size = part_size
+        self.max_concurrency = max_concurrency
+        self._manager: TransferManager | None = None
+        self._manager_lock = threading.Lock()
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def list_objects(self, prefix: str) -> list[RemoteObject]:
+        """Every object under `prefix` (ListObjectsV2, 1000 per page, all pages)."""
+        objects: list[RemoteObject] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "PaginationConfig": {
+            "PageSize": PAGE_SIZE}}
+        if prefix:
+            kwargs["Prefix"] = prefix
+        with self._errors("ListObjectsV2", prefix + "*"):
+            for page in paginator.paginate(**kwargs):
+                for item in page.get("Contents", []) or []:
+                    key = item.get("Key")
+                    if key is None:
+                        continue
+                    objects.append(RemoteObject(
+                        key=key, size=int(item.get("Size", 0) or 0),
+                        etag=normalize_etag(item.get("ETag"))))
+        return objects
+
+    def head(self, key: str) -> ObjectState | None:
+        """ETag, our `md5` metadata and the headers of one object; None when it is gone."""
+        with self._errors("HeadObject", key, missing_ok=True) as missing:
+            resp = self.client.head_object(Bucket=self.bucket, Key=key)
+        if missing:
+            return None
+        headers = Headers(content_type=resp.get("ContentType", "") or "",
+                          cache_control=resp.get("CacheControl", "") or "")
+        return ObjectState(etag=normalize_etag(resp.get("ETag")),
+                           md5=_meta_md5(resp.get("Metadata")), headers=headers)
+
+    def get_record(self, key: str) -> bytes | None:
+        """The deploy record's bytes, or None when there is none yet."""
+        with self._errors("GetObject", key, missing_ok=True) as missing:
+            resp = self.client.get_object(Bucket=self.bucket, Key=key)
+            body = resp["Body"].read()
+        if missing:
+            return None
+        return body
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def put_record(self, key: str, body: bytes) -> None:
+        import hashlib  # noqa: PLC0415
+
+        md5 = hashlib.md5(body, usedforsecurity=False).hexdigest()
+        with self._errors("PutObject", key):
+            self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=body, ContentType=RECORD_CONTENT_TYPE,
+                CacheControl=RECORD_CACHE_CONTROL, ContentMD5=_md5_b64(md5),
+                Metadata={META_MD5: md5})
+
+    def put_file(self, file: LocalFile) -> str:
+        """Upload one file with its headers and `md5` metadata; returns the new ETag.
+
+        Single PUTs carry `Content-MD5`, so the server rejects bytes that changed in
+        flight (or a file edited since it was hashed). Large files go multipart.
+        """
+        if file.size >= self.multipart_threshold:
+            return self._put_multipart(file)
+        try:
+            body = file.path.open("rb")
+        except OSError as err:
+            raise S3Error(
+                f"Could not read `{file.path}` to upload it as `{file.key}`: "
+                f"{err.strerror or err}. Make sure nothing deletes or locks files in "
+                "`source-dir` while the deploy runs.",
+                short=f"unreadable: {err.strerror or type(err).__name__}") from None
+        with body, self._errors("PutObject", file.key):
+            resp = self.client.put_object(
+                Bucket=self.bucket, Key=file.key, Body=body,
+                ContentType=file.headers.content_type,
+                CacheControl=file.headers.cache_control,
+                ContentMD5=_md5_b64(file.md5), Metadata={META_MD5: file.md5})
+        return normalize_etag(resp.get("ETag")) or self._etag_of(file.key)
+
+    def copy_headers(self, file: LocalFile) -> str:
+        """Replace an object's headers without sending its bytes (CopyObject onto itself)."""
+        if file.size > COPY_LIMIT:
+            return self.put_file(file)
+        with self._errors("CopyObject", file.key):
+            resp = self.client.copy_object(
+                Bucket=self.bucket, Key=file.key,
+                CopySource={"Bucket": self.bucket, "Key": file.key},
+                MetadataDirective="REPLACE",
+                ContentType=file.headers.content_type,
+                CacheControl=file.headers.cache_control,
+                Metadata={META_MD5: file.md5})
+        etag = normalize_etag((resp.get("CopyObjectResult") or {}).get("ETag"))
+        return etag or self._etag_of(file.key)
+
+    def delete(self, keys: Sequence[str]) -> list[tuple[str, str]]:
+        """Delete keys (DeleteObjects, Quiet, 1000 per request). Returns (key, reason) failures."""
+        failures: list[tuple[str, str]] = []
+        for start in range(0, len(keys), DELETE_BATCH):
+            batch = keys[start:start + DELETE_BATCH]
+            with self._errors("DeleteObjects", batch[0] if len(batch) == 1 else "*"):
+                resp = self.client.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True})
+            for item in resp.get("Errors", []) or []:
+                code = item.get("Code", "") or "error"
+                failures.append((item.get("Key", "?") or "?", _short_code(code)))
+        return failures
+
+    def close(self) -> None:
+        if self._manager is not None:
+            self._manager.shutdown()
+            self._manager = None
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _etag_of(self, key: str) -> str:
+        state = self.head(key)
+        return state.etag if state else ""
+
+    def _transfer_manager(self) -> TransferManager:
+        with self._manager_lock:
+            if self._manager is None:
+                from s3transfer.manager import (  # noqa: PLC0415
+                    TransferConfig,
+                    TransferManager,
+                )
+
+                config = TransferConfig(
+                    multipart_threshold=self.multipart_threshold,
+                    multipart_chunksize=self.part_size,
+                    max_request_concurrency=self.max_concurrency,
+                )
+                self._manager = TransferManager(self.client, config)
+            return self._manager
+
+    def _put_multipart(self, file: LocalFile) -> str:
+        manager = self._transfer_manager()
+        extra = {"ContentType": file.headers.content_type,
+                 "CacheControl": file.headers.cache_control,
+                 "Metadata": {META_MD5: file.md5}}
+        with self._errors("PutObject", file.key):
+            try:
+                manager.upload(str(file.path), self.bucket, file.key,
+                               extra_args=extra).result()
+            except OSError as err:
+                raise S3Error(
+                    f"Could not read `{file.path}` to upload it as `{file.key}`: "
+                    f"{err.strerror or err}.",
+                    short=f"unreadable: {err.strerror or type(err).__name__}") from None
+        return self._etag_of(file.key)
+
+    @contextmanager
+    def _errors(self, operation: str, key: str, *, missing_ok: bool = False) -> Iterator[
+            list[bool]]:
+        """Translate botocore errors; with `missing_ok`, a 404 sets the yielded flag instead."""
+        missing: list[bool] = []
+        try:
+            yield missing
+        except ClientError as err:
+            error = err.response.get("Error", {})
+            code = str(error.get("Code", "") or "")
+            status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+            if missing_ok and (code in ("NoSuchKey", "404", "NotFound") or status == 404) \
+                    and code != "NoSuchBucket":
+                missing.append(True)
+                return
+            raise translate_client_error(
+                operation, code, status, bucket=self.bucket, key=key,
+                endpoint=_endpoint_host(self.client)) from None
+        except (NoCredentialsError, PartialCredentialsError):
+            raise CredentialsError(
+                "No AWS credentials were found. Pass `aws-access-key-id` and "
+                "`aws-secret-access-key` from repository secrets, or `role-to-assume` with "
+                "`permissions: id-token: write`.") from None
+        except (EndpointConnectionError, ConnectTimeoutError) as err:
+            raise S3Error(
+                f"Could not connect to the S3 endpoint {_endpoint_host(self.client)} "
+                f"({type(err).__name__}) during {operation}, even after retries. Check "
+                "`endpoint-url` (or `AWS_ENDPOINT_URL_S3`) and `aws-region`, and that the "
+                "runner can reach it.",
+                short="could not connect", code=type(err).__name__,
+                title="S3 endpoint unreachable") from None
+        except (ReadTimeoutError, ConnectionClosedError) as err:
+            raise S3Error(
+                f"S3 stopped answering during {operation} of `{key}` ({type(err).__name__}) "
+                "after retries. Re-run the workflow; lower `concurrency` if it keeps happening.",
+                short="connection lost" if isinstance(err, ConnectionClosedError)
+                else "timed out", code=type(err).__name__) from None
+        except BotoCoreError as err:
+            raise S3Error(
+                f"{operation} of `{key}` failed: {type(err).__name__}. Re-run the workflow; if "
+                "it persists, check `endpoint-url` and `aws-region`.",
+                short=type(err).__name__, code=type(err).__name__) from None
+
+
+def _short_code(code: str) -> str:
+    if code in ("AccessDenied", "403"):
+        return "access denied"
+    return code
+
+
+def _iam_action(operation: str) -> str:
+    return {
+        "ListObjectsV2": "s3:ListBucket",
+        "HeadObject": "s3:GetObject",
+        "GetObject": "s3:GetObject",
+        "PutObject": "s3:PutObject",
+        "CopyObject": "s3:GetObject` and `s3:PutObject",
+        "DeleteObjects": "s3:DeleteObject",
+    }.get(operation, "s3:*")
+
+
+def translate_client_error(
+    operation: str, code: str, status: int, *, bucket: str, key: str, endpoint: str
+) -> DeployError:
+    """A botocore ClientError (code and HTTP status only) as a DeployError naming the fix.
+
+    The server's message text is deliberately not used: it can echo request details.
+    """
+    what = f"{operation} on `{key}`" if key and key != "*" else operation
+    if code == "NoSuchBucket":
+        return S3Error(
+            f"The bucket `{bucket}` does not exist (at {endpoint}). Check the `bucket` input "
+            "(the bare bucket name, e.g. `my-site-bucket`), and `endpoint-url` if you use "
+            "S3-compatible storage.", short="no such bucket", code=code,
+            title="Bucket not found")
+    if code in ("InvalidAccessKeyId",):
+        return CredentialsError(
+            f"S3 does not know the access key ID ({what} was refused with {code}). Check "
+            "the `aws-access-key-id` secret (the key may be deleted or inactive), and "
+            "`endpoint-url` if the keys belong to another storage provider.")
+    if code in ("SignatureDoesNotMatch",):
+        return CredentialsError(
+            f"S3 rejected the request signature ({what}: {code}). The "
+            "`aws-secret-access-key` secret does not match `aws-access-key-id`: re-create "
+            "the secret with the bare value (no quotes, no trailing newline).")
+    if code in ("ExpiredToken", "InvalidToken", "TokenRefreshRequired", "ExpiredTokenException"):
+        return CredentialsError(
+            f"The session credentials were refused ({code}). The `aws-session-token` has "
+            "expired or does not belong to the keys; use fresh temporary credentials, or "
+            "`role-to-assume` to obtain them for each run.")
+    if code in ("PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraint"
+                ) or status == 301:
+        return S3Error(
+            f"The bucket `{bucket}` is in another region than `aws-region` ({what}: "
+            f"{code or status}). Set `aws-region` to the bucket's region (see the bucket's "
+            "Properties tab in the S3 console).", short="wrong region", code=code,
+            title="Wrong region")
+    if code in ("AccessDenied", "AllAccessDisabled", "403") or status == 403:
+        action = _iam_action(operation)
+        resource = f"arn:aws:s3:::{bucket}" if operation == "ListObjectsV2" \
+            else f"arn:aws:s3:::{bucket}/*"
+        cls = ReadDenied if operation in ("HeadObject", "GetObject") else S3Error
+        return cls(
+            f"Access denied: {what} in bucket `{bucket}` was refused. Allow "
+            f"`{action}` on `{resource}` in the IAM policy of the credentials "
+            "(`aws-access-key-id` or `role-to-assume`), and check the bucket policy does "
+            "not deny it.", short="access denied", code=code or "AccessDenied",
+            title="Access denied")
+    if code == "BadDigest":
+        return S3Error(
+            f"{what} was rejected because the bytes received did not match their MD5 "
+            "(BadDigest): the file changed while the deploy ran, or the network corrupted "
+            "it. Make sure no build step writes into `source-dir` during the deploy, and "
+            "re-run.", short="content changed in flight (BadDigest)", code=code)
+    label = code or f"HTTP {status}"
+    if code in _THROTTLE_CODES or status in (500, 502, 503, 504):
+        return S3Error(
+            f"S3 kept failing {what} ({label}) after retries. This is usually temporary "
+            "(throttling or a server error): re-run the workflow; lower `concurrency` if "
+            "it keeps happening.", short=f"{label} after retries", code=code)
+    return S3Error(
+        f"S3 refused {what} in bucket `{bucket}` ({label}). Check `bucket`, `aws-region` "
+        "and `endpoint-url`.", short=label, code=code)
