@@ -1,0 +1,352 @@
+"""Walk the source folder: what to publish, under which key, with which bytes and headers.
+
+The only I/O here is reading the source folder. Decisions, each tested:
+
+- Keys are `destination-prefix` + the path relative to `source-dir`, `/`-separated,
+  normalised to Unicode NFC. macOS tools and some archives produce decomposed (NFD)
+  names (`한글` as jamo, `é` as `e` + accent); browsers and links use NFC, so an NFD
+  key would be a different, unreachable S3 object and would flip back and forth
+  between machines. If two files differ only in normalisation, the one already in
+  NFC is kept and a warning names the other.
+- Always left out (`DEFAULT_EXCLUDES`, gitignore-style, at any depth): `.git`
+  (folder or worktree file), `.github`, every name starting with `.env` (`.env`,
+  `.env.local`, `.env.production`, and also `.envrc`, a direnv file that holds
+  exported secrets, and a `.env/` virtualenv folder), `.DS_Store`, `Thumbs.db`;
+  plus the deploy record's name at the top (`.s3-cloudfront-deploy.json`), which
+  would otherwise overwrite the record. User `exclude` patterns are added on top.
+  `excluded` counts the entries left out; a left-out folder counts once (its
+  content is never read, so a large `.git` costs nothing).
+- Symbolic links are followed when their target lies inside the source folder
+  (the file is published under the link's own path); a link that leaves the folder,
+  a dangling link, and a link to a folder that contains it (a cycle) are skipped
+  with a warning. Sockets, FIFOs and devices are skipped with a warning (reading
+  a FIFO would hang).
+- Names with a control character (newline, tab, DEL, ...) or that are not valid
+  UTF-8 are skipped with a warning: S3 listings, HTTP headers, logs and workflow
+  commands cannot carry them safely. Keys over S3's 1,024-byte limit likewise.
+  Names that merely contain dots (`..foo`, `a..b`) are ordinary names; `.` and `..`
+  segments cannot occur because the walk never produces them.
+- Zero-byte files are published like any other (MD5 `d41d8cd9...`).
+- An unreadable file or folder is an error, not a warning: skipping it would make
+  the deploy delete its remote copy.
+- Nothing left to publish raises `SourceError` (a wrong `source-dir` or an
+  `exclude` that matches everything must not empty the bucket).
+
+Speed (tens of thousands of files): one `os.scandir` pass (no `pathlib` in the
+loop, one `stat` per file), then MD5 in 1 MiB chunks into a reused buffer, on a
+small thread pool (hashlib and file reads release the GIL). `walk` and `md5_file`
+are public so a caller can list first and hash later, but `scan` hashing
+everything up front is simple and fast enough (see the tests' timing).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+import unicodedata
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from deployer.errors import SourceError
+from deployer.globs import compile_glob
+from deployer.headers import headers_for
+from deployer.model import LocalFile
+from deployer.settings import RECORD_BASENAME, Rule
+
+DEFAULT_EXCLUDES: tuple[str, ...] = (".git", ".github", ".env*", ".DS_Store", "Thumbs.db")
+CHUNK_SIZE = 1 << 20  # 1 MiB
+MAX_KEY_BYTES = 1024
+HASH_WORKERS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    files: tuple[LocalFile, ...]  # sorted by key
+    warnings: tuple[str, ...]
+    excluded: int
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A file found by `walk`, not yet read."""
+
+    rel: str  # relative POSIX path, NFC
+    path: str  # where to read it (may go through an in-folder symlink)
+    size: int  # from stat; `md5_file` reports the size actually read
+
+
+@dataclass(frozen=True, slots=True)
+class WalkResult:
+    found: tuple[Found, ...]  # sorted by rel
+    warnings: tuple[str, ...]
+    excluded: int
+
+
+def rel_key(key: str, prefix: str) -> str:
+    """The path relative to `source-dir` of a key under `prefix` (ends in `/`, or empty)."""
+    if prefix and not key.startswith(prefix):
+        raise ValueError(f"key {key!r} is not under prefix {prefix!r}")
+    return key[len(prefix) :]
+
+
+def md5_file(path: str | os.PathLike[str], buffer: bytearray | None = None) -> tuple[str, int]:
+    """(lower-case hex MD5, bytes read) of a file, streamed in 1 MiB chunks."""
+    digest = hashlib.md5(usedforsecurity=False)
+    buf = buffer if buffer is not None else bytearray(CHUNK_SIZE)
+    view = memoryview(buf)
+    total = 0
+    with open(path, "rb", buffering=0) as handle:  # noqa: PTH123 (hot path: no pathlib)
+        while True:
+            count = handle.readinto(view)
+            if not count:
+                break
+            digest.update(view[:count])
+            total += count
+    return digest.hexdigest(), total
+
+
+def _bad_name(name: str) -> str | None:
+    """Why a file name cannot become part of a key, or None if it can."""
+    for ch in name:
+        code = ord(ch)
+        if code < 32 or code == 127 or 0x80 <= code < 0xA0:
+            return "it contains a control character"
+        if 0xD800 <= code <= 0xDFFF:
+            return "it is not valid UTF-8"
+    return None
+
+
+def _nfc(name: str) -> str:
+    return (
+        name
+        if name.isascii() or unicodedata.is_normalized("NFC", name)
+        else (unicodedata.normalize("NFC", name))
+    )
+
+
+def _inside(real: str, root: str) -> bool:
+    return real == root or real.startswith(root + os.sep) or root == os.sep
+
+
+def _target_excluded(
+    real: str, root: str, excluded_path: Callable[[str], bool], *, folder: bool
+) -> bool:
+    """Is the in-folder target of a link excluded (a link must not publish `.env`)?"""
+    if real == root:
+        return False
+    rel = os.path.relpath(real, root).replace(os.sep, "/")
+    parts = rel.split("/")
+    # The target, or any folder on the way to it, may be what the patterns exclude.
+    for end in range(1, len(parts) + 1):
+        sub = "/".join(parts[:end])
+        is_folder = end < len(parts) or folder
+        if excluded_path(sub + "/" if is_folder else sub):
+            return True
+    return False
+
+
+def walk(source_dir: Path, exclude: tuple[str, ...] = ()) -> WalkResult:
+    """List the files to publish (no hashing). Raises SourceError if a folder is unreadable."""
+    root = os.path.realpath(source_dir)
+    matchers: list[Callable[[str], bool]] = [compile_glob(p) for p in (*DEFAULT_EXCLUDES, *exclude)]
+
+    def excluded_path(rel: str) -> bool:
+        return any(match(rel) for match in matchers)
+
+    warnings: list[str] = []
+    excluded = 0
+    by_rel: dict[str, tuple[Found, bool]] = {}  # rel -> (found, raw name was already NFC)
+    root_stat = Path(root).stat()
+    # (folder to read, its relative path with trailing "/", (dev, inode) of it and its parents)
+    stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
+        (root, "", frozenset({(root_stat.st_dev, root_stat.st_ino)}))
+    ]
+    while stack:
+        folder, rel_folder, ancestors = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError as err:
+            raise SourceError(
+                f"Cannot read the folder `{rel_folder or '.'}` in `source-dir` "
+                f"({err.strerror or err.__class__.__name__}). Fix its permissions, or add "
+                f"`{rel_folder or '.'}` to `exclude` if it should not be published.",
+                title="Source folder unreadable",
+            ) from None
+        for entry in entries:
+            name = entry.name
+            problem = _bad_name(name)
+            if problem:
+                shown = (
+                    (rel_folder + name)
+                    .encode("utf-8", "backslashreplace")
+                    .decode("ascii", "backslashreplace")
+                )
+                warnings.append(f"Skipped {shown!r}: {problem}; rename the file to publish it.")
+                continue
+            nfc = _nfc(name)
+            rel = rel_folder + nfc
+            if not rel_folder and nfc == RECORD_BASENAME:
+                excluded += 1
+                warnings.append(
+                    f"Skipped `{RECORD_BASENAME}`: that name is reserved for the deploy record."
+                )
+                continue
+            try:
+                is_link = entry.is_symlink()
+                st = entry.stat(follow_symlinks=is_link)
+            except FileNotFoundError:
+                if excluded_path(rel):
+                    excluded += 1
+                else:
+                    warnings.append(f"Skipped `{rel}`: it is a symbolic link to nothing.")
+                continue
+            except OSError as err:
+                if excluded_path(rel):
+                    excluded += 1
+                    continue
+                if err.errno == errno.ELOOP:  # ELOOP: a link chain that loops on itself
+                    warnings.append(f"Skipped `{rel}`: its symbolic links form a loop.")
+                    continue
+                raise SourceError(
+                    f"Cannot read `{rel}` in `source-dir` "
+                    f"({err.strerror or err.__class__.__name__}). Fix its permissions or "
+                    f"add `{rel}` to `exclude`.",
+                    title="Source file unreadable",
+                ) from None
+            mode = st.st_mode
+            if stat.S_ISDIR(mode):
+                if excluded_path(rel + "/"):
+                    excluded += 1
+                    continue
+                ident = (st.st_dev, st.st_ino)
+                if is_link:
+                    real = os.path.realpath(entry.path)
+                    if not _inside(real, root):
+                        warnings.append(
+                            f"Skipped `{rel}/`: it is a symbolic link to a folder outside "
+                            "`source-dir`; copy the files in if they should be published."
+                        )
+                        continue
+                    if _target_excluded(real, root, excluded_path, folder=True):
+                        warnings.append(
+                            f"Skipped `{rel}/`: it is a symbolic link to an excluded folder."
+                        )
+                        continue
+                    if ident in ancestors:
+                        warnings.append(
+                            f"Skipped `{rel}/`: it is a symbolic link to a folder that contains "
+                            "it (a cycle)."
+                        )
+                        continue
+                stack.append((entry.path, rel + "/", ancestors | {ident}))
+            elif stat.S_ISREG(mode):
+                if excluded_path(rel):
+                    excluded += 1
+                    continue
+                if is_link:
+                    real = os.path.realpath(entry.path)
+                    if not _inside(real, root):
+                        warnings.append(
+                            f"Skipped `{rel}`: it is a symbolic link to a file outside "
+                            "`source-dir`; copy the file in if it should be published."
+                        )
+                        continue
+                    if _target_excluded(real, root, excluded_path, folder=False):
+                        warnings.append(
+                            f"Skipped `{rel}`: it is a symbolic link to an excluded file."
+                        )
+                        continue
+                found = Found(rel=rel, path=entry.path, size=st.st_size)
+                already_nfc = nfc == name
+                previous = by_rel.get(rel)
+                if previous is not None:
+                    keep_new = already_nfc and not previous[1]
+                    kept, dropped = (found, previous[0]) if keep_new else (previous[0], found)
+                    warnings.append(
+                        f"Skipped `{dropped.path}`: its name differs from `{kept.path}` only "
+                        "in Unicode normalisation and both would publish to the same key; "
+                        "rename or remove one."
+                    )
+                    if not keep_new:
+                        continue
+                by_rel[rel] = (found, already_nfc)
+            elif excluded_path(rel):
+                excluded += 1
+            else:
+                warnings.append(
+                    f"Skipped `{rel}`: it is not a regular file (socket, FIFO or device)."
+                )
+    found_sorted = tuple(by_rel[rel][0] for rel in sorted(by_rel))
+    return WalkResult(found=found_sorted, warnings=tuple(warnings), excluded=excluded)
+
+
+def hash_files(paths: Iterable[str], workers: int = HASH_WORKERS) -> list[tuple[str, int]]:
+    """MD5 and size of each path, in order; a thread pool when there are many."""
+    items = list(paths)
+    if len(items) < 64 or workers <= 1:
+        buffer = bytearray(CHUNK_SIZE)
+        return [md5_file(p, buffer) for p in items]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="md5") as pool:
+        return list(pool.map(md5_file, items, chunksize=64))
+
+
+def scan(
+    source_dir: Path,
+    prefix: str,
+    exclude: tuple[str, ...],
+    content_type_rules: tuple[Rule, ...],
+    cache_control_rules: tuple[Rule, ...],
+) -> ScanResult:
+    """Walk, filter and hash the source folder. Raises SourceError if nothing is left."""
+    if not Path(source_dir).is_dir():
+        raise SourceError(
+            f"`source-dir` `{source_dir}` is not a folder; build the site first or fix the path."
+        )
+    walked = walk(source_dir, exclude)
+    warnings = list(walked.warnings)
+    candidates: list[Found] = []
+    for found in walked.found:
+        key = prefix + found.rel
+        if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+            warnings.append(
+                f"Skipped `{found.rel}`: its S3 key would be longer than {MAX_KEY_BYTES} "
+                "bytes (the S3 limit); shorten the path."
+            )
+            continue
+        candidates.append(found)
+    if not candidates:
+        how = (
+            f"{walked.excluded} entries were left out by the default excludes or `exclude`"
+            if walked.excluded
+            else "it holds no regular files"
+        )
+        raise SourceError(
+            f"Nothing to publish in `source-dir` `{source_dir}`: {how}. Point `source-dir` at "
+            "the build output (e.g. `dist`) and check that `exclude` does not match everything.",
+            title="Nothing to publish",
+        )
+    try:
+        digests = hash_files(f.path for f in candidates)
+    except OSError as err:
+        name = getattr(err, "filename", None) or "a file"
+        raise SourceError(
+            f"Cannot read `{name}` in `source-dir` ({err.strerror or err.__class__.__name__}). "
+            "Fix its permissions or add it to `exclude`.",
+            title="Source file unreadable",
+        ) from None
+    files = tuple(
+        LocalFile(
+            key=prefix + found.rel,
+            path=Path(found.path),
+            size=size,
+            md5=md5,
+            headers=headers_for(found.rel, content_type_rules, cache_control_rules),
+        )
+        for found, (md5, size) in zip(candidates, digests, strict=True)
+    )
+    return ScanResult(files=files, warnings=tuple(warnings), excluded=walked.excluded)
