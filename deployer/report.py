@@ -1,0 +1,493 @@
+"""Turn an `Outcome` into the step outputs, one summary line, the job summary and a terminal report.
+
+Pure: no I/O. `github.Runner` writes what these functions return.
+
+Counts come from what actually happened (`Outcome.uploaded`, `Outcome.deleted`),
+except in a dry run, where nothing happens and they come from the plan (what
+would happen); a dry run never reports an invalidation ID.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from deployer.errors import DeployError
+from deployer.model import Action, Outcome, Upload
+
+_T = TypeVar("_T")
+
+SUMMARY_BUDGET = 1_000_000  # bytes; GitHub's step summary limit is 1 MiB (1,048,576)
+FOLD_ROWS = 20  # lists longer than this are folded in <details>
+SUMMARY_ROWS = 1000  # at most this many rows per list in the summary
+TERMINAL_ROWS = 200  # at most this many rows per list in the terminal report
+
+# Byte budgets per section of the Markdown summary; their sum stays well under the limit.
+_ERROR_BYTES = 64_000
+_FAILED_BYTES = 120_000
+_CHANGED_BYTES = 400_000
+_DELETED_BYTES = 150_000
+_PATHS_BYTES = 120_000
+_WARNINGS_BYTES = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Stats:
+    uploads: tuple[Upload, ...]  # landed (or, in a dry run, planned) PUTs and COPYs
+    deleted: tuple[str, ...]
+    bytes_sent: int
+    paths: tuple[str, ...]
+    planned_uploads: int
+    planned_deletes: int
+
+    @property
+    def puts(self) -> int:
+        return sum(1 for u in self.uploads if u.action is Action.PUT)
+
+    @property
+    def copies(self) -> int:
+        return sum(1 for u in self.uploads if u.action is Action.COPY)
+
+
+def _stats(outcome: Outcome) -> _Stats:
+    plan = outcome.plan
+    planned_uploads = len(plan.uploads) if plan else 0
+    planned_deletes = len(plan.deletes) if plan else 0
+    paths = outcome.invalidation_paths
+    if not paths and not outcome.dry_run:
+        paths = tuple(dict.fromkeys(p for inv in outcome.invalidations for p in inv.paths))
+    if outcome.dry_run:
+        uploads = plan.uploads if plan else ()
+        return _Stats(
+            uploads=uploads,
+            deleted=plan.deletes if plan else (),
+            bytes_sent=sum(u.file.size for u in uploads if u.action is Action.PUT),
+            paths=paths,
+            planned_uploads=planned_uploads,
+            planned_deletes=planned_deletes,
+        )
+    return _Stats(
+        uploads=tuple(outcome.uploaded),
+        deleted=tuple(outcome.deleted),
+        bytes_sent=outcome.uploaded_bytes,
+        paths=paths,
+        planned_uploads=planned_uploads,
+        planned_deletes=planned_deletes,
+    )
+
+
+# -- outputs -------------------------------------------------------------------------------
+
+
+def changed_keys(outcome: Outcome) -> list[str]:
+    """The S3 keys written or deleted (in a dry run: that would be), sorted, no duplicates."""
+    st = _stats(outcome)
+    return sorted({u.file.key for u in st.uploads} | set(st.deleted))
+
+
+def outputs(outcome: Outcome) -> dict[str, str]:
+    """The step outputs of the contract (`interface.OUTPUTS`), as strings."""
+    st = _stats(outcome)
+    ids = [] if outcome.dry_run else [inv.invalidation_id for inv in outcome.invalidations]
+    return {
+        "uploaded-count": str(len(st.uploads)),
+        "deleted-count": str(len(st.deleted)),
+        "unchanged-count": str(outcome.unchanged_count),
+        "uploaded-bytes": str(st.bytes_sent),
+        "invalidation-id": ",".join(ids),
+        "invalidation-paths": json.dumps(list(st.paths), ensure_ascii=False),
+        "changed-keys": json.dumps(changed_keys(outcome), ensure_ascii=False),
+    }
+
+
+# -- small formatters --------------------------------------------------------------------
+
+
+def format_bytes(n: int) -> str:
+    """Decimal units, one decimal: `512 B`, `12.4 KB`, `3.0 MB`."""
+    if n < 1000:
+        return f"{n} B"
+    value = float(n)
+    units = ("KB", "MB", "GB", "TB")
+    for unit in units:
+        value /= 1000
+        if round(value, 1) < 1000 or unit == units[-1]:
+            return f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def format_duration(seconds: float) -> str:
+    """`0.4 s`, `59.9 s`, `2 min 5 s`, `1 h 2 min`."""
+    if seconds < 59.95:
+        return f"{max(seconds, 0.0):.1f} s"
+    total = round(seconds)
+    minutes, sec = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes} min {sec} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def _n(count: int, word: str, plural: str | None = None) -> str:
+    return f"{count} {word if count == 1 else (plural or word + 's')}"
+
+
+def _visible(text: str) -> str:
+    """Show control and invisible characters as escapes so a name cannot break a line."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
+
+
+# -- the one summary line ------------------------------------------------------------------
+
+
+def summary_line(outcome: Outcome) -> str:
+    """One line that says what happened, e.g. (each on one line):
+
+    `Uploaded 3 files (12.4 KB), deleted 1, unchanged 120,
+    invalidated 4 paths on E2ABCDEF123456 in 1.8 s`
+
+    `Uploaded 4 files (12.4 KB; 1 headers only), 2 failed, deleted 0, unchanged 120,
+    nothing invalidated in 3.0 s`
+
+    `Dry run, nothing written: would upload 3 files (12.4 KB), delete 1,
+    leave 120 unchanged and invalidate 4 paths; planned in 0.4 s`
+    """
+    st = _stats(outcome)
+    files = _n(len(st.uploads), "file")
+    detail: list[str] = []
+    if st.uploads:
+        detail.append(format_bytes(st.bytes_sent))
+    if st.copies:
+        detail.append(f"{st.copies} headers only")
+    if detail:
+        files += " (" + "; ".join(detail) + ")"
+    took = format_duration(outcome.duration_s)
+    unchanged = outcome.unchanged_count
+    if outcome.dry_run:
+        inv = f"invalidate {_n(len(st.paths), 'path')}" if st.paths else "invalidate nothing"
+        return (
+            f"Dry run, nothing written: would upload {files}, delete {len(st.deleted)}, "
+            f"leave {unchanged} unchanged and {inv}; planned in {took}"
+        )
+    parts = [f"Uploaded {files}"]
+    if outcome.failed:
+        parts.append(f"{len(outcome.failed)} failed")
+    parts += [f"deleted {len(st.deleted)}", f"unchanged {unchanged}"]
+    if outcome.invalidations:
+        ids = ", ".join(inv.distribution_id for inv in outcome.invalidations)
+        parts.append(f"invalidated {_n(len(st.paths), 'path')} on {ids}")
+    elif st.paths:
+        parts.append(f"{_n(len(st.paths), 'path')} not invalidated")
+    else:
+        parts.append("nothing invalidated")
+    return ", ".join(parts) + f" in {took}"
+
+
+# -- Markdown --------------------------------------------------------------------------------
+
+_CODE_SPAN_RE = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.DOTALL)
+
+
+def md_code(text: str, *, in_table: bool = False) -> str:
+    """`text` as a Markdown code span that survives backticks, `|` in tables, and `<`."""
+    text = _visible(text)
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    if (
+        text.startswith("`")
+        or text.endswith("`")
+        or (text.startswith(" ") and text.endswith(" ") and text.strip())
+    ):
+        text = f" {text} "
+    if in_table:
+        text = text.replace("|", "\\|")
+    return f"{fence}{text}{fence}"
+
+
+def _escape_html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def md_text(text: str, *, in_table: bool = False) -> str:
+    """Our own message text as Markdown: code spans kept, HTML outside them neutralised."""
+    text = _visible_lines(text)
+    out: list[str] = []
+    pos = 0
+    for match in _CODE_SPAN_RE.finditer(text):
+        out.append(_escape_html(text[pos : match.start()]))
+        out.append(match.group(0))
+        pos = match.end()
+    out.append(_escape_html(text[pos:]))
+    result = "".join(out)
+    return result.replace("|", "\\|") if in_table else result
+
+
+def _visible_lines(text: str) -> str:
+    return "\n".join(_visible(line) for line in text.splitlines())
+
+
+def _bounded(
+    items: Sequence[_T],
+    render: Callable[[_T], str],
+    *,
+    max_bytes: int,
+    more: Callable[[int], str],
+) -> list[str]:
+    """Render rows while within SUMMARY_ROWS and `max_bytes`; end with `... and N more`."""
+    kept: list[str] = []
+    used = 0
+    for item in items[:SUMMARY_ROWS]:
+        row = render(item)
+        size = len(row.encode("utf-8")) + 1
+        if used + size > max_bytes:
+            break
+        kept.append(row)
+        used += size
+    if len(kept) < len(items):
+        kept.append(more(len(items) - len(kept)))
+    return kept
+
+
+def _fold(summary: str, body: list[str], rows: int) -> list[str]:
+    if rows <= FOLD_ROWS:
+        return body
+    return ["<details>", f"<summary>{_escape_html(summary)}</summary>", "", *body, "", "</details>"]
+
+
+def _table(header: str, rows: list[str]) -> list[str]:
+    cols = header.count("|") - 1
+    align = "|" + " --- |" * cols
+    return [header, align, *rows]
+
+
+def _more_row(cols: int) -> Callable[[int], str]:
+    def more(n: int) -> str:
+        return "| _... and " + f"{n:,} more_ |" + " |" * (cols - 1)
+
+    return more
+
+
+def _more_item(n: int) -> str:
+    return f"- _... and {n:,} more_"
+
+
+def summary_markdown(
+    outcome: Outcome, *, bucket: str, prefix: str, error: DeployError | None
+) -> str:
+    """The job summary: status, counts, changes with reasons, deletions, invalidation,
+    warnings, and the error on failure. Always under 1 MiB, whatever the number of keys."""
+    st = _stats(outcome)
+    failed = error is not None or bool(outcome.failed)
+    dry = outcome.dry_run
+    target = md_code(f"s3://{bucket}/{prefix}")
+    if failed:
+        title = f"## ❌ Deploy to {target} failed"
+    elif dry:
+        title = f"## 🔎 Dry run of a deploy to {target}: nothing was written"
+    else:
+        title = f"## ✅ Deployed to {target}"
+    md: list[str] = [title, "", md_text(summary_line(outcome)), ""]
+
+    if error is not None:
+        md += [f"### {md_text(error.title)}", ""]
+        message = error.message
+        if len(message.encode("utf-8")) > _ERROR_BYTES:
+            message = message.encode("utf-8")[:_ERROR_BYTES].decode("utf-8", "ignore") + " ..."
+        lines = [line for line in message.splitlines() if line.strip()]
+        if len(lines) > 1:
+            md += [f"- {md_text(line)}" for line in lines]
+        else:
+            md += [md_text(message)]
+        md.append("")
+    if outcome.failed:
+        failures = sorted(outcome.failed)
+        body = _table(
+            "| File | Why it failed |",
+            _bounded(
+                failures,
+                lambda f: f"| {md_code(f[0], in_table=True)} | {md_text(f[1], in_table=True)} |",
+                max_bytes=_FAILED_BYTES,
+                more=_more_row(2),
+            ),
+        )
+        md += [f"#### Failed files ({len(failures):,})", ""]
+        md += _fold(f"{len(failures):,} failed files", body, len(failures))
+        md.append("")
+
+    md += _counts_table(outcome, st, failed=failed)
+    md.append("")
+    md += _changes(outcome, st)
+    md += _deletions(st, dry=dry)
+    md += _invalidation(outcome, st)
+    if outcome.warnings:
+        md += [f"### ⚠️ Warnings ({len(outcome.warnings):,})", ""]
+        md += _bounded(
+            outcome.warnings,
+            lambda w: f"- {md_text(w)}",
+            max_bytes=_WARNINGS_BYTES,
+            more=_more_item,
+        )
+        md.append("")
+
+    text = "\n".join(md).rstrip("\n") + "\n"
+    data = text.encode("utf-8")
+    if len(data) > SUMMARY_BUDGET:  # cannot happen with the budgets above; belt and braces
+        cut = data[: SUMMARY_BUDGET - 200].decode("utf-8", "ignore")
+        text = cut + "\n\n_(summary truncated to stay under GitHub's 1 MiB limit)_\n"
+    return text
+
+
+def _counts_table(outcome: Outcome, st: _Stats, *, failed: bool) -> list[str]:
+    def of(done: int, planned: int) -> str:
+        return (
+            f"{done:,} of {planned:,}"
+            if failed and outcome.plan and done != planned
+            else f"{done:,}"
+        )
+
+    planned = outcome.plan.uploads if outcome.plan else ()
+    planned_puts = sum(1 for u in planned if u.action is Action.PUT)
+    planned_copies = len(planned) - planned_puts
+    labels: tuple[str, str, str] = (
+        ("Would upload (new or changed content)", "Would update headers only", "Would delete")
+        if outcome.dry_run
+        else (
+            "Uploaded (new or changed content)",
+            "Updated headers only (no bytes sent)",
+            "Deleted",
+        )
+    )
+    rows = [
+        f"| {labels[0]} | {of(st.puts, planned_puts)} |",
+        f"| {labels[1]} | {of(st.copies, planned_copies)} |",
+        f"| {labels[2]} | {of(len(st.deleted), st.planned_deletes)} |",
+        f"| Unchanged | {outcome.unchanged_count:,} |",
+    ]
+    if outcome.failed:
+        rows.append(f"| Failed | {len(outcome.failed):,} |")
+    sent = "Bytes to send" if outcome.dry_run else "Bytes sent"
+    rows.append(f"| {sent} | {format_bytes(st.bytes_sent)} ({st.bytes_sent:,} B) |")
+    rows.append(f"| Duration | {format_duration(outcome.duration_s)} |")
+    return _table("| Result | Value |", rows)
+
+
+def _changes(outcome: Outcome, st: _Stats) -> list[str]:
+    if not st.uploads:
+        if outcome.plan is not None and not outcome.failed and not st.deleted:
+            total = outcome.unchanged_count
+            return [f"Nothing to upload: all {_n(total, 'file')} already up to date.", ""]
+        return []
+    uploads = sorted(st.uploads, key=lambda u: u.file.key)
+
+    def row(u: Upload) -> str:
+        size = "headers only" if u.action is Action.COPY else format_bytes(u.file.size)
+        return f"| {md_code(u.file.key, in_table=True)} | {u.reason.value} | {size} |"
+
+    body = _table(
+        "| File | Reason | Size |",
+        _bounded(uploads, row, max_bytes=_CHANGED_BYTES, more=_more_row(3)),
+    )
+    head = "Files that would change" if outcome.dry_run else "Changed files"
+    md = [f"### {head} ({len(uploads):,})", ""]
+    md += _fold(f"{len(uploads):,} files", body, len(uploads))
+    return [*md, ""]
+
+
+def _deletions(st: _Stats, *, dry: bool) -> list[str]:
+    if not st.deleted:
+        return []
+    keys = sorted(st.deleted)
+    body = _bounded(keys, lambda k: f"- {md_code(k)}", max_bytes=_DELETED_BYTES, more=_more_item)
+    head = "Objects to delete" if dry else "Deleted objects"
+    md = [f"### {head} ({len(keys):,})", ""]
+    md += _fold(f"{len(keys):,} objects", body, len(keys))
+    return [*md, ""]
+
+
+def _invalidation(outcome: Outcome, st: _Stats) -> list[str]:
+    md = ["### CloudFront invalidation", ""]
+    if outcome.invalidations and not outcome.dry_run:
+        rows = [
+            f"| {md_code(inv.distribution_id, in_table=True)} "
+            f"| {md_code(inv.invalidation_id, in_table=True)} "
+            f"| {md_text(inv.status, in_table=True)} | {len(inv.paths):,} |"
+            for inv in outcome.invalidations
+        ]
+        md += _table("| Distribution | Invalidation | Status | Paths |", rows)
+        md.append("")
+    elif st.paths and outcome.dry_run:
+        md += [f"Would invalidate {_n(len(st.paths), 'path')}:", ""]
+    elif st.paths:
+        md += [f"Not invalidated ({_n(len(st.paths), 'path')}):", ""]
+    if not st.paths:
+        md += ["Nothing to invalidate.", ""]
+        return md
+    body = _bounded(st.paths, lambda p: f"- {md_code(p)}", max_bytes=_PATHS_BYTES, more=_more_item)
+    md += _fold(f"{len(st.paths):,} paths", body, len(st.paths))
+    return [*md, ""]
+
+
+# -- terminal --------------------------------------------------------------------------------
+
+
+def sections(outcome: Outcome, *, limit: int = TERMINAL_ROWS) -> list[tuple[str, list[str]]]:
+    """The report as (title, lines) sections, for the terminal or for `::group::` folds."""
+    st = _stats(outcome)
+    dry = outcome.dry_run
+    out: list[tuple[str, list[str]]] = []
+
+    def cap(rows: list[str]) -> list[str]:
+        if len(rows) <= limit:
+            return rows
+        return [*rows[:limit], f"... and {len(rows) - limit:,} more"]
+
+    if st.uploads:
+        rows = []
+        for u in sorted(st.uploads, key=lambda u: u.file.key):
+            size = "headers only" if u.action is Action.COPY else format_bytes(u.file.size)
+            mark = "~" if u.action is Action.COPY else "+"
+            rows.append(f"{mark} {_visible(u.file.key)} ({u.reason.value}, {size})")
+        out.append((f"{'Would upload' if dry else 'Uploaded'} {_n(len(rows), 'file')}", cap(rows)))
+    if outcome.failed:
+        rows = [f"! {_visible(key)}: {_visible(why)}" for key, why in sorted(outcome.failed)]
+        out.append((f"Failed {_n(len(rows), 'file')}", cap(rows)))
+    if st.deleted:
+        rows = [f"- {_visible(key)}" for key in sorted(st.deleted)]
+        out.append((f"{'Would delete' if dry else 'Deleted'} {_n(len(rows), 'object')}", cap(rows)))
+    if st.paths:
+        rows = []
+        if not dry:
+            rows = [
+                f"{inv.distribution_id}: {inv.invalidation_id} ({inv.status})"
+                for inv in outcome.invalidations
+            ]
+        rows += cap([f"  {_visible(p)}" for p in st.paths])
+        verb = (
+            "Would invalidate"
+            if dry
+            else ("Invalidated" if outcome.invalidations else "Not invalidated")
+        )
+        out.append((f"{verb} {_n(len(st.paths), 'path')}", rows))
+    if outcome.warnings:
+        rows = [_visible_lines(w) for w in outcome.warnings]
+        out.append((_n(len(rows), "warning"), cap(rows)))
+    return out
+
+
+def terminal_report(outcome: Outcome, *, limit: int = TERMINAL_ROWS) -> str:
+    """Plain text for a terminal: each section as a header with indented lines, then the
+    summary line."""
+    lines: list[str] = []
+    for title, rows in sections(outcome, limit=limit):
+        lines.append(f"{title}:")
+        for row in rows:
+            lines.extend(f"  {part}" for part in row.splitlines())
+    lines.append(summary_line(outcome))
+    return "\n".join(lines) + "\n"
