@@ -1,0 +1,570 @@
+"""Orchestration over two narrow protocols (`Store`, `CDN`): the order that keeps a site whole.
+
+1. scan the source folder (content MD5s, headers);
+2. list the bucket under the prefix and read the deploy record;
+3. HEAD (in parallel) only the objects the listing and record cannot vouch for;
+4. plan (pure), then refuse before any write if `max-delete` would be exceeded;
+5. upload new and changed assets in parallel;
+6. only if every asset landed: upload HTML and other entry files;
+7. only if every upload landed: delete removed objects, 1,000 per request;
+8. invalidate, per distribution, the paths that changed (what landed, on failure);
+9. optionally wait for the invalidations;
+10. only after all of that: write the new deploy record (see `record.py`).
+
+Dry-run is not an `if` spread through this code: `DryRunStore` and `DryRunCDN`
+wrap the real ones, pass reads through and turn writes into no-ops.
+`outcome` is filled as the deploy goes, so a failure still reports what happened.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager
+from dataclasses import replace
+from typing import TYPE_CHECKING, Protocol
+
+from deployer import invalidation, local, plan, record
+from deployer.errors import DeployError, MaxDeleteExceeded, RemoteError, TransferError
+from deployer.globs import matches_any
+from deployer.model import (
+    Action,
+    InvalidationResult,
+    LocalFile,
+    ObjectState,
+    Outcome,
+    Plan,
+    RemoteObject,
+    Upload,
+)
+from deployer.settings import Settings
+
+if TYPE_CHECKING:
+    import boto3
+
+PROGRESS_EVERY_S = 2.0
+DELETE_BATCH = 1000
+ALL_PATHS = ("/*",)
+
+
+class Store(Protocol):
+    """The bucket, as the deploy sees it. Implemented by `s3.S3Store`."""
+
+    def list_objects(self, prefix: str) -> list[RemoteObject]: ...
+
+    def head(self, key: str) -> ObjectState | None:
+        """None when the object no longer exists. Raises `ReadDenied`-like `DeployError`s."""
+        ...
+
+    def get_record(self, key: str) -> bytes | None: ...
+
+    def put_record(self, key: str, body: bytes) -> None: ...
+
+    def put_file(self, file: LocalFile) -> str:
+        """Upload bytes and headers; return the new ETag."""
+        ...
+
+    def copy_headers(self, file: LocalFile) -> str:
+        """Replace the headers of an object whose bytes already match; return the new ETag."""
+        ...
+
+    def delete(self, keys: Sequence[str]) -> list[tuple[str, str]]:
+        """Delete keys; return the (key, reason) pairs that could not be deleted."""
+        ...
+
+
+class CDN(Protocol):
+    """CloudFront, as the deploy sees it. Implemented by `cloudfront.CloudFrontCDN`."""
+
+    def origin_path(self, distribution_id: str, bucket: str) -> str | None:
+        """The key prefix served at `/` (`""` for the bucket root); None when unknown."""
+        ...
+
+    def invalidate(
+        self, distribution_id: str, paths: Sequence[str], caller_reference: str
+    ) -> InvalidationResult: ...
+
+    def wait(self, distribution_id: str, invalidation_id: str, timeout_s: float) -> str: ...
+
+
+class Log(Protocol):
+    """Progress and warnings. Implemented by `github.Runner`."""
+
+    def info(self, msg: str, /) -> None: ...
+
+    def warning(self, msg: str, /, title: str | None = None) -> None: ...
+
+    def progress(self, msg: str, /) -> None: ...
+
+    def group(self, title: str, /) -> AbstractContextManager[None]: ...
+
+
+class DryRunStore:
+    """Reads pass through to the real store; writes do nothing."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+
+    def list_objects(self, prefix: str) -> list[RemoteObject]:
+        return self.inner.list_objects(prefix)
+
+    def head(self, key: str) -> ObjectState | None:
+        return self.inner.head(key)
+
+    def get_record(self, key: str) -> bytes | None:
+        return self.inner.get_record(key)
+
+    def put_record(self, key: str, body: bytes) -> None:
+        return None
+
+    def put_file(self, file: LocalFile) -> str:
+        return file.md5
+
+    def copy_headers(self, file: LocalFile) -> str:
+        return file.md5
+
+    def delete(self, keys: Sequence[str]) -> list[tuple[str, str]]:
+        return []
+
+
+class DryRunCDN:
+    """Reads pass through; no invalidation is created."""
+
+    def __init__(self, inner: CDN) -> None:
+        self.inner = inner
+
+    def origin_path(self, distribution_id: str, bucket: str) -> str | None:
+        return self.inner.origin_path(distribution_id, bucket)
+
+    def invalidate(
+        self, distribution_id: str, paths: Sequence[str], caller_reference: str
+    ) -> InvalidationResult:
+        return InvalidationResult(distribution_id, "", tuple(paths), "dry-run")
+
+    def wait(self, distribution_id: str, invalidation_id: str, timeout_s: float) -> str:
+        return "dry-run"
+
+
+def connect(
+    settings: Settings, session: boto3.session.Session, log: Log
+) -> tuple[Store, CDN]:
+    """The real store and CDN for these settings (wrapped for a dry run)."""
+    from deployer.aws import cloudfront_client, s3_client  # noqa: PLC0415
+    from deployer.cloudfront import CloudFrontCDN  # noqa: PLC0415
+    from deployer.s3 import S3Store  # noqa: PLC0415
+
+    store: Store = S3Store(s3_client(session, settings), settings.bucket)
+    cdn: CDN = CloudFrontCDN(cloudfront_client(session, settings))
+    if settings.dry_run:
+        log.info("Dry run: nothing will be written, deleted or invalidated.")
+        return DryRunStore(store), DryRunCDN(cdn)
+    return store, cdn
+
+
+def short_reason(err: BaseException) -> str:
+    """A few words for the per-file failure list."""
+    short = getattr(err, "short", None)
+    if isinstance(short, str) and short:
+        return short
+    if isinstance(err, DeployError):
+        return err.title
+    return type(err).__name__
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} B"  # pragma: no cover
+
+
+class _Progress:
+    """Prints a progress line at most every `PROGRESS_EVERY_S` seconds, and at the end."""
+
+    def __init__(self, log: Log, label: str, total: int, clock: Callable[[], float]) -> None:
+        self.log, self.label, self.total, self.clock = log, label, total, clock
+        self.done = 0
+        self.bytes = 0
+        self.last = clock()
+
+    def step(self, size: int = 0) -> None:
+        self.done += 1
+        self.bytes += size
+        self.tick()
+
+    def tick(self) -> None:
+        now = self.clock()
+        if now - self.last >= PROGRESS_EVERY_S and self.done < self.total:
+            self.last = now
+            self._print()
+
+    def _print(self) -> None:
+        pct = 100 * self.done // max(1, self.total)
+        extra = f", {_size(self.bytes)}" if self.bytes else ""
+        self.log.progress(f"{self.label}: {self.done}/{self.total} ({pct}%){extra}")
+
+
+def _run_parallel(
+    pool: ThreadPoolExecutor,
+    items: Sequence[Upload],
+    work: Callable[[Upload], None],
+    on_error: Callable[[Upload, BaseException], None],
+    progress: _Progress,
+) -> None:
+    """Run `work` on every item; errors go to `on_error`; progress lines while waiting."""
+    pending: set[Future[None]] = set()
+    owner: dict[Future[None], Upload] = {}
+    for item in items:
+        future = pool.submit(work, item)
+        owner[future] = item
+        pending.add(future)
+    try:
+        while pending:
+            done, pending = wait(pending, timeout=PROGRESS_EVERY_S, return_when=FIRST_COMPLETED)
+            for future in done:
+                item = owner.pop(future)
+                err = future.exception()
+                if err is not None:
+                    on_error(item, err)
+                progress.step(item.file.size if item.action is Action.PUT else 0)
+            progress.tick()
+    except BaseException:
+        for future in pending:
+            future.cancel()
+        raise
+
+
+def run(settings: Settings, store: Store, cdn: CDN, log: Log, outcome: Outcome,
+        *, clock: Callable[[], float] = time.monotonic) -> None:
+    """Deploy `settings.source_dir` to the bucket. Raises `DeployError` on failure."""
+    _Deployment(settings, store, cdn, log, outcome, clock=clock).run()
+
+
+class _Deployment:
+    """One run's state, so each step is a small method."""
+
+    def __init__(self, settings: Settings, store: Store, cdn: CDN, log: Log,
+                 outcome: Outcome, *, clock: Callable[[], float]) -> None:
+        self.settings, self.store, self.cdn = settings, store, cdn
+        self.log, self.outcome, self.clock = log, outcome, clock
+        self.lock = threading.Lock()
+        self.etags: dict[str, str] = {}  # key -> ETag of what this run wrote
+
+    def run(self) -> None:
+        settings, store, log, outcome = self.settings, self.store, self.log, self.outcome
+        outcome.dry_run = settings.dry_run
+        prefix = settings.destination_prefix
+
+        # 1. Scan.
+        scan = local.scan(settings.source_dir, prefix, settings.exclude,
+                          settings.content_type, settings.cache_control)
+        for text in scan.warnings:
+            self.warn(text, "Skipped file")
+        total_bytes = sum(f.size for f in scan.files)
+        log.info(f"Found {len(scan.files)} files ({_size(total_bytes)}) in "
+                 f"`{_display_source(settings)}`"
+                 + (f"; {scan.excluded} excluded" if scan.excluded else ""))
+
+        # 2. List and read the record.
+        listing = plan.index_listing(store.list_objects(prefix))
+        log.info(f"Listed {len(listing)} objects under s3://{settings.bucket}/{prefix}")
+        record_entries, record_current = self.read_record()
+
+        with ThreadPoolExecutor(max_workers=settings.concurrency,
+                                thread_name_prefix="deploy") as pool:
+            # 3. HEAD only what the listing and the record cannot vouch for.
+            to_head = plan.keys_to_head(scan.files, listing, record_entries)
+            heads = self.head_all(pool, to_head)
+
+            # 4. Plan, and refuse before any write.
+            the_plan = plan.make_plan(
+                scan.files, listing, record_entries, heads,
+                prefix=prefix, delete_removed=settings.delete_removed,
+                keep=lambda rel: matches_any(rel, settings.exclude),
+                record_key=settings.record_key)
+            outcome.plan = the_plan
+            _log_plan(the_plan, log)
+            if len(the_plan.deletes) > settings.max_delete:
+                raise MaxDeleteExceeded(len(the_plan.deletes), settings.max_delete)
+
+            # 5-6. Assets, then entry files only when every asset landed.
+            self.upload_phase(pool, "Uploading assets", the_plan.assets)
+            if not outcome.failed:
+                self.upload_phase(pool, "Uploading HTML and entry files", the_plan.entries)
+            elif the_plan.entries:
+                self.warn(f"{len(the_plan.entries)} HTML and entry files were not uploaded "
+                          "because some assets failed: the live pages keep referring to "
+                          "assets that exist.", "Entry files held back")
+
+        # 7. Deletes, only when every upload landed.
+        delete_error: DeployError | None = None
+        if not outcome.failed:
+            delete_error = self.delete_phase(the_plan.deletes)
+        elif the_plan.deletes:
+            self.warn(f"{len(the_plan.deletes)} deletions were skipped because some uploads "
+                      "failed.", "Deletions skipped")
+
+        # 8-9. Invalidate what landed; optionally wait.
+        complete = not outcome.failed and delete_error is None
+        keys = the_plan.invalidate_keys if complete else _landed_keys(the_plan, outcome)
+        changed = bool(outcome.uploaded or outcome.deleted or keys)
+        invalidation_error = self.invalidate(keys, changed=changed)
+
+        if outcome.failed:
+            raise TransferError(outcome.failed)
+        if delete_error is not None:
+            raise delete_error
+        if invalidation_error is not None:
+            raise invalidation_error
+
+        # 10. The record, last, only after a complete deploy.
+        if settings.dry_run:
+            return
+        new_entries = _new_record(scan.files, listing, self.etags)
+        if record_current and new_entries == record_entries:
+            return
+        try:
+            store.put_record(settings.record_key, record.encode(new_entries))
+        except DeployError as err:
+            self.warn(
+                f"The deploy succeeded but its record `{settings.record_key}` could not be "
+                f"written ({short_reason(err)}). The next deploy checks objects with HEAD "
+                "requests instead and may invalidate more than needed. Allow `s3:PutObject` "
+                "on the record's key.", "Deploy record not written")
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def warn(self, text: str, title: str) -> None:
+        with self.lock:
+            self.outcome.warnings.append(text)
+        self.log.warning(text, title=title)
+
+    def read_record(self) -> tuple[dict[str, ObjectState], bool]:
+        """The last completed deploy's record, and whether it was read cleanly."""
+        key = self.settings.record_key
+        try:
+            body = self.store.get_record(key)
+        except RemoteError as err:
+            if not _denied(err):
+                raise
+            self.warn(f"Could not read the deploy record `{key}` (access denied). Objects "
+                      "whose ETag is not a plain MD5 are checked with HEAD requests instead. "
+                      "Allow `s3:GetObject` on the bucket's objects.",
+                      "Deploy record unreadable")
+            return {}, False
+        if body is None:
+            return {}, False
+        entries, problem = record.decode(body)
+        if problem:
+            self.warn(problem, "Deploy record ignored")
+            return entries, False
+        return entries, True
+
+    def head_all(self, pool: ThreadPoolExecutor, keys: Sequence[str]) -> dict[str, ObjectState]:
+        if not keys:
+            return {}
+        self.log.info(f"Checking {len(keys)} objects whose ETag does not prove their "
+                      "content (HEAD)")
+        heads: dict[str, ObjectState] = {}
+        denied = 0
+        progress = _Progress(self.log, "Checked", len(keys), self.clock)
+        futures = {pool.submit(self.store.head, key): key for key in keys}
+        pending = set(futures)
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=PROGRESS_EVERY_S,
+                                     return_when=FIRST_COMPLETED)
+                for future in done:
+                    err = future.exception()
+                    if err is None:
+                        state = future.result()
+                        if state is not None:
+                            heads[futures[future]] = state
+                    elif isinstance(err, RemoteError) and _denied(err):
+                        denied += 1
+                    else:
+                        raise err
+                    progress.step()
+                progress.tick()
+        finally:
+            for future in pending:
+                future.cancel()
+        if denied:
+            self.warn(f"HEAD was denied for {denied} objects, so their content cannot be "
+                      "verified and they are uploaded again. Allow `s3:GetObject` on the "
+                      "bucket's objects to avoid that.", "HEAD denied")
+        return heads
+
+    def upload_phase(self, pool: ThreadPoolExecutor, label: str,
+                     uploads: Sequence[Upload]) -> None:
+        if not uploads:
+            return
+        outcome = self.outcome
+
+        def work(upload: Upload) -> None:
+            if upload.action is Action.COPY:
+                etag = self.store.copy_headers(upload.file)
+            else:
+                etag = self.store.put_file(upload.file)
+            with self.lock:
+                outcome.uploaded.append(upload)
+                if upload.action is Action.PUT:
+                    outcome.uploaded_bytes += upload.file.size
+                self.etags[upload.file.key] = etag
+
+        def on_error(upload: Upload, err: BaseException) -> None:
+            if not isinstance(err, Exception):
+                raise err
+            reason = short_reason(err)
+            with self.lock:
+                outcome.failed.append((upload.file.key, reason))
+            self.log.warning(f"Could not upload `{upload.file.key}`: {reason}",
+                             title="Upload failed")
+
+        self.log.info(f"{label}: {len(uploads)} files")
+        progress = _Progress(self.log, label, len(uploads), self.clock)
+        _run_parallel(pool, uploads, work, on_error, progress)
+
+    def delete_phase(self, deletes: Sequence[str]) -> DeployError | None:
+        if not deletes:
+            return None
+        self.log.info(f"Deleting {len(deletes)} objects")
+        failures: list[tuple[str, str]] = []
+        for start in range(0, len(deletes), DELETE_BATCH):
+            batch = deletes[start:start + DELETE_BATCH]
+            try:
+                failed = self.store.delete(batch)
+            except DeployError as err:
+                return err
+            failed_keys = {key for key, _ in failed}
+            self.outcome.deleted.extend(key for key in batch if key not in failed_keys)
+            failures.extend(failed)
+        if not failures:
+            return None
+        shown = ", ".join(f"`{key}` ({why})" for key, why in failures[:10])
+        more = f" and {len(failures) - 10} more" if len(failures) > 10 else ""
+        return RemoteError(
+            f"{len(failures)} object(s) could not be deleted: {shown}{more}. Every upload "
+            "landed and the other deletions were done. Check the IAM policy allows "
+            "`s3:DeleteObject` on these keys and re-run the workflow.",
+            title="Some deletions failed")
+
+    def invalidate(self, keys: Sequence[str], *, changed: bool) -> DeployError | None:
+        """One invalidation per distribution; returns the first error after trying them all."""
+        settings, log, outcome = self.settings, self.log, self.outcome
+        if not settings.distribution_ids or not changed:
+            return None
+        if settings.invalidation == "none":
+            log.info("Invalidation skipped (`invalidation: none`)")
+            return None
+        first_error: DeployError | None = None
+        results: list[InvalidationResult] = []
+        all_paths: list[str] = []
+        for dist in settings.distribution_ids:
+            try:
+                paths = self.paths_for(dist, keys)
+                if not paths:
+                    log.info(f"Nothing to invalidate on `{dist}`")
+                    continue
+                ref = invalidation.caller_reference(settings.run_id, settings.run_attempt,
+                                                    dist, paths)
+                result = self.cdn.invalidate(dist, paths, ref)
+            except DeployError as err:
+                first_error = first_error or err
+                continue
+            all_paths.extend(p for p in paths if p not in all_paths)
+            outcome.invalidation_paths = tuple(all_paths)
+            if settings.dry_run:
+                log.info(f"Would invalidate {len(paths)} paths on `{dist}`")
+                continue
+            log.info(f"Invalidation `{result.invalidation_id}` on `{dist}`: {len(paths)} paths")
+            results.append(result)
+            outcome.invalidations.append(result)
+        if settings.wait_for_invalidation and results:
+            first_error = first_error or self.wait_all(results)
+        return first_error
+
+    def paths_for(self, dist: str, keys: Sequence[str]) -> tuple[str, ...]:
+        settings = self.settings
+        if settings.invalidation == "all":
+            return ALL_PATHS
+        origin = self.cdn.origin_path(dist, settings.bucket)
+        if origin is None:
+            self.warn(f"Could not tell which folder of `{settings.bucket}` distribution "
+                      f"`{dist}` serves (no access to its configuration, or none of its "
+                      "origins is the bucket's S3 domain); invalidation paths assume it "
+                      "serves the bucket root. Allow `cloudfront:GetDistributionConfig`, or "
+                      "use `invalidation: all` if that assumption is wrong.",
+                      "Origin path unknown")
+            origin = ""
+        return invalidation.paths_for(keys, origin_path=origin,
+                                      max_paths=settings.invalidation_max_paths)
+
+    def wait_all(self, results: Sequence[InvalidationResult]) -> DeployError | None:
+        timeout = self.settings.wait_timeout_s
+        self.log.info(f"Waiting for {len(results)} invalidation(s) to complete "
+                      f"(at most {timeout:.0f} s)")
+        for result in results:
+            try:
+                status = self.cdn.wait(result.distribution_id, result.invalidation_id, timeout)
+            except DeployError as err:
+                return err
+            index = self.outcome.invalidations.index(result)
+            self.outcome.invalidations[index] = replace(result, status=status)
+            if status.lower() != "completed":
+                self.warn(f"Invalidation `{result.invalidation_id}` on "
+                          f"`{result.distribution_id}` is still {status} after {timeout:.0f} "
+                          "s; it finishes on its own.", "Invalidation still in progress")
+            else:
+                self.log.info(f"Invalidation `{result.invalidation_id}` completed")
+        return None
+
+
+def _display_source(settings: Settings) -> str:
+    try:
+        return settings.source_dir.relative_to(settings.workspace).as_posix() or "."
+    except ValueError:
+        return str(settings.source_dir)
+
+
+def _denied(err: DeployError) -> bool:
+    return getattr(err, "code", "") in ("AccessDenied", "403") or err.title == "Access denied"
+
+
+def _log_plan(the_plan: Plan, log: Log) -> None:
+    puts = [u for u in the_plan.uploads if u.action is Action.PUT]
+    copies = [u for u in the_plan.uploads if u.action is Action.COPY]
+    log.info(
+        f"Plan: upload {len(puts)} files ({_size(sum(u.file.size for u in puts))}), "
+        f"update headers of {len(copies)}, delete {len(the_plan.deletes)}, "
+        f"unchanged {len(the_plan.unchanged)}")
+    if the_plan.uploads or the_plan.deletes:
+        with log.group(f"Changes ({len(the_plan.uploads) + len(the_plan.deletes)})"):
+            for upload in the_plan.uploads:
+                log.info(f"{upload.action.value:>6}  {upload.file.key}  ({upload.reason.value})")
+            for key in the_plan.deletes:
+                log.info(f"delete  {key}")
+
+
+def _landed_keys(the_plan: Plan, outcome: Outcome) -> tuple[str, ...]:
+    """After a failure: the keys to invalidate, minus writes and deletes that did not happen."""
+    landed = {u.file.key for u in outcome.uploaded} | set(outcome.deleted)
+    planned = {u.file.key for u in the_plan.uploads} | set(the_plan.deletes)
+    return tuple(k for k in the_plan.invalidate_keys if k in landed or k not in planned)
+
+
+def _new_record(
+    files: Sequence[LocalFile], listing: Mapping[str, RemoteObject], etags: Mapping[str, str]
+) -> dict[str, ObjectState]:
+    """Every published key with the ETag it has now, its MD5 and its headers."""
+    listed = {key: obj.etag for key, obj in listing.items()}
+    entries: dict[str, ObjectState] = {}
+    for file in files:
+        etag = etags.get(file.key) or listed.get(file.key)
+        if etag:
+            entries[file.key] = ObjectState(etag=etag, md5=file.md5, headers=file.headers)
+    return entries
