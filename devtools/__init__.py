@@ -1,0 +1,1 @@
+"""Developer tools: local servers for tests, the demo and the benchmarks. Not shipped."""
