@@ -482,12 +482,12 @@ def sections(outcome: Outcome, *, limit: int = TERMINAL_ROWS) -> list[tuple[str,
 
 
 def terminal_report(outcome: Outcome, *, limit: int = TERMINAL_ROWS) -> str:
-    """Plain text for a terminal: each section as a header with indented lines, then the
-    summary line."""
+    """Plain text for a terminal: each section as a header with indented lines.
+
+    The summary line is not included: the CLI prints it last, in every mode."""
     lines: list[str] = []
     for title, rows in sections(outcome, limit=limit):
         lines.append(f"{title}:")
         for row in rows:
             lines.extend(f"  {part}" for part in row.splitlines())
-    lines.append(summary_line(outcome))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" if lines else ""

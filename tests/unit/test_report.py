@@ -450,7 +450,7 @@ def test_summary_few_keys_lists_all_without_more_rows() -> None:
 
 
 def test_terminal_report_reads_plainly() -> None:
-    """Sections with indented lines, then the summary line; no Markdown."""
+    """Sections with indented lines and no Markdown; nothing at all when nothing changed."""
     outcome = deployed()
     outcome.warnings = ["Skipped `.env` (never published)"]
     assert terminal_report(outcome) == (
@@ -469,9 +469,8 @@ def test_terminal_report_reads_plainly() -> None:
         "    /robots.txt\n"
         "1 warning:\n"
         "  Skipped `.env` (never published)\n"
-        "Uploaded 4 files (12.4 KB; 1 headers only), deleted 1, unchanged 120, "
-        "invalidated 4 paths on E2ABCDEF123456 in 1.8 s\n"
     )
+    assert terminal_report(Outcome(plan=make_plan(unchanged=3))) == ""
 
 
 def test_terminal_report_caps_lists_and_hides_control_characters() -> None:
@@ -496,4 +495,3 @@ def test_terminal_report_dry_run() -> None:
     assert "Would upload 1 file:\n  + a.js (new, 100 B)\n" in text
     assert "Would delete 1 object:\n  - gone.html\n" in text
     assert "Would invalidate 1 path:\n    /gone.html\n" in text
-    assert text.endswith("planned in 0.0 s\n")
