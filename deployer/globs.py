@@ -8,7 +8,8 @@ relative to `source-dir`, with `/` separators:
 - A pattern with no `/` matches the file name at any depth (`*.map`, `.DS_Store`).
 - A pattern ending in `/` matches a folder and everything under it (`drafts/`).
 - Any other pattern is anchored at the source folder (`assets/*.js`,
-  `docs/**/*.pdf`); a leading `/` is allowed and ignored.
+  `docs/**/*.pdf`); a leading `/` anchors a name too (`/index.html` is only the
+  top-level one), as in `.gitignore`. A character class never matches `/`.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def _translate(body: str) -> str:
                 inner = "^" + inner[1:]
             if not inner or inner == "^":
                 raise ValueError("has an empty character class `[]`")
+            if inner.startswith("^"):
+                inner = "^/" + inner[1:]  # a negated class must not cross folders
             out.append("[" + inner.replace("\\", "\\\\") + "]")
             i = j
         else:
@@ -68,7 +71,7 @@ def compile_glob(pattern: str) -> Matcher:
     body = raw.strip("/")
     if not body:
         raise ValueError("matches nothing (`/` alone); name a file or folder pattern")
-    anchored = "/" in body
+    anchored = "/" in raw.rstrip("/")  # a slash at the start or in the middle anchors
     regex = _translate(body)
     prefix = "" if anchored else "(?:.*/)?"
     suffix = "/.*" if folder else "(?:/.*)?"
