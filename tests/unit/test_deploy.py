@@ -1,0 +1,541 @@
+"""deploy.run over in-memory fakes of Store and CDN: order, failure handling, dry-run, record."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from deployer import deploy, record
+from deployer.deploy import CDN, Store
+from deployer.errors import DeployError, MaxDeleteExceeded, RemoteError, TransferError
+from deployer.model import (
+    Headers,
+    InvalidationResult,
+    LocalFile,
+    ObjectState,
+    Outcome,
+    Reason,
+    RemoteObject,
+)
+from deployer.settings import RECORD_BASENAME, Settings, load_settings
+
+# -- fakes --------------------------------------------------------------------------------
+
+
+class Events:
+    """One ordered log shared by the fake store and CDN."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+
+    def add(self, kind: str, key: str) -> None:
+        with self.lock:
+            self.items.append((kind, key))
+
+    def kinds(self) -> list[str]:
+        return [kind for kind, _ in self.items]
+
+    def keys(self, kind: str) -> list[str]:
+        return [key for k, key in self.items if k == kind]
+
+    def writes(self) -> list[tuple[str, str]]:
+        return [e for e in self.items if e[0] in ("put", "copy", "delete", "record",
+                                                   "invalidate")]
+
+
+class FakeStore:
+    """A bucket in memory. `fail_keys` always fail; `fail_at=N` fails the N-th write (1-based)."""
+
+    def __init__(self, events: Events, *, fail_keys: Sequence[str] = (),
+                 fail_at: int | None = None, multipart_keys: Sequence[str] = ()) -> None:
+        self.events = events
+        self.objects: dict[str, ObjectState] = {}
+        self.sizes: dict[str, int] = {}
+        self.record_body: bytes | None = None
+        self.fail_keys = set(fail_keys)
+        self.fail_at = fail_at
+        self.multipart_keys = set(multipart_keys)
+        self.delete_fail_keys: set[str] = set()
+        self.writes = 0
+        self.heads: list[str] = []
+        self.lock = threading.Lock()
+
+    # helpers for tests
+    def put_raw(self, key: str, body: bytes, headers: Headers | None = None,
+                *, multipart: bool = False) -> None:
+        import hashlib
+
+        md5 = hashlib.md5(body).hexdigest()
+        etag = (md5[:31] + "f-2") if multipart else md5
+        self.objects[key] = ObjectState(etag=etag, md5=md5, headers=headers)
+        self.sizes[key] = len(body)
+
+    def _write(self, kind: str, key: str) -> None:
+        with self.lock:
+            self.writes += 1
+            number = self.writes
+        if key in self.fail_keys or number == self.fail_at:
+            self.events.add("fail", key)
+            raise RemoteError(f"S3 kept failing PutObject on `{key}`", title="AWS request failed")
+
+    # Store protocol
+    def list_objects(self, prefix: str) -> list[RemoteObject]:
+        self.events.add("list", prefix)
+        return [RemoteObject(key, self.sizes[key], state.etag)
+                for key, state in sorted(self.objects.items()) if key.startswith(prefix)]
+
+    def head(self, key: str) -> ObjectState | None:
+        self.events.add("head", key)
+        with self.lock:
+            self.heads.append(key)
+        return self.objects.get(key)
+
+    def get_record(self, key: str) -> bytes | None:
+        self.events.add("get_record", key)
+        return self.record_body
+
+    def put_record(self, key: str, body: bytes) -> None:
+        self.events.add("record", key)
+        self.record_body = body
+        self.objects[key] = ObjectState("0" * 32, None, None)
+        self.sizes[key] = len(body)
+
+    def put_file(self, file: LocalFile) -> str:
+        self._write("put", file.key)
+        self.events.add("put", file.key)
+        etag = (file.md5[:31] + "f-3") if file.key in self.multipart_keys else file.md5
+        with self.lock:
+            self.objects[file.key] = ObjectState(etag, file.md5, file.headers)
+            self.sizes[file.key] = file.size
+        return etag
+
+    def copy_headers(self, file: LocalFile) -> str:
+        self._write("copy", file.key)
+        self.events.add("copy", file.key)
+        with self.lock:
+            old = self.objects[file.key]
+            self.objects[file.key] = ObjectState(old.etag, file.md5, file.headers)
+        return old.etag
+
+    def delete(self, keys: Sequence[str]) -> list[tuple[str, str]]:
+        assert len(keys) <= 1000
+        failures = []
+        for key in keys:
+            if key in self.delete_fail_keys:
+                failures.append((key, "access denied"))
+                continue
+            self.events.add("delete", key)
+            self.objects.pop(key, None)
+            self.sizes.pop(key, None)
+        return failures
+
+
+class FakeCDN:
+    def __init__(self, events: Events, *, origin: str | None = "",
+                 fail: bool = False) -> None:
+        self.events = events
+        self.origin = origin
+        self.fail = fail
+        self.calls: list[tuple[str, tuple[str, ...], str]] = []
+        self.waited: list[str] = []
+
+    def origin_path(self, distribution_id: str, bucket: str) -> str | None:
+        return self.origin
+
+    def invalidate(self, distribution_id: str, paths: Sequence[str],
+                   caller_reference: str) -> InvalidationResult:
+        if self.fail:
+            raise RemoteError("CloudFront refused", title="Invalidation failed")
+        self.events.add("invalidate", distribution_id)
+        self.calls.append((distribution_id, tuple(paths), caller_reference))
+        return InvalidationResult(distribution_id, f"I{len(self.calls)}", tuple(paths),
+                                  "InProgress")
+
+    def wait(self, distribution_id: str, invalidation_id: str, timeout_s: float) -> str:
+        self.waited.append(invalidation_id)
+        return "COMPLETED"
+
+
+class FakeLog:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.warnings: list[tuple[str, str | None]] = []
+
+    def info(self, msg: str, /) -> None:
+        self.lines.append(msg)
+
+    def warning(self, msg: str, /, title: str | None = None) -> None:
+        self.warnings.append((msg, title))
+
+    def progress(self, msg: str, /) -> None:
+        self.lines.append(msg)
+
+    @contextmanager
+    def group(self, title: str, /) -> Iterator[None]:
+        self.lines.append(f"[{title}]")
+        yield
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+SITE = {
+    "index.html": b"<h1>home</h1>",
+    "about/index.html": b"<h1>about</h1>",
+    "assets/app-3f2a9c1b.js": b"console.log('app')",
+    "assets/style-8d7e6f5a.css": b"body{color:red}",
+    "img/logo.png": b"\x89PNG....",
+}
+
+
+def write_site(root: Path, files: Mapping[str, bytes]) -> None:
+    for rel, body in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+
+
+def make_settings(workspace: Path, **inputs: str) -> Settings:
+    flags = {"bucket": "my-site", "source-dir": "site", "distribution-id": "E2ABCDEF123456",
+             "aws-region": "us-east-1", **inputs}
+    return load_settings(flags, {"GITHUB_WORKSPACE": str(workspace), "GITHUB_RUN_ID": "42"},
+                         workspace)
+
+
+class World:
+    def __init__(self, tmp_path: Path) -> None:
+        self.workspace = tmp_path
+        self.site = tmp_path / "site"
+        self.site.mkdir()
+        write_site(self.site, SITE)
+        self.events = Events()
+        self.store = FakeStore(self.events)
+        self.cdn = FakeCDN(self.events)
+        self.log = FakeLog()
+
+    def deploy(self, **inputs: str) -> Outcome:
+        return self.deploy_with(self.store, self.cdn, **inputs)
+
+    def deploy_with(self, store: Store, cdn: CDN, **inputs: str) -> Outcome:
+        outcome = Outcome()
+        self.events.items.clear()
+        deploy.run(make_settings(self.workspace, **inputs), store, cdn, self.log, outcome)
+        return outcome
+
+    def deploy_raises(self, error: type[DeployError], **inputs: str) -> tuple[Outcome,
+                                                                             DeployError]:
+        outcome = Outcome()
+        self.events.items.clear()
+        with pytest.raises(error) as caught:
+            deploy.run(make_settings(self.workspace, **inputs), self.store, self.cdn,
+                       self.log, outcome)
+        return outcome, caught.value
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(tmp_path)
+
+
+def index_of(events: list[tuple[str, str]], item: tuple[str, str]) -> int:
+    return events.index(item)
+
+
+# -- tests --------------------------------------------------------------------------------
+
+
+def test_cold_deploy_uploads_everything_assets_first_and_record_last(world: World) -> None:
+    """A first deploy puts every file, assets before entries, and writes the record last."""
+    outcome = world.deploy()
+    puts = world.events.keys("put")
+    assert sorted(puts) == sorted(SITE)
+    entries = {"index.html", "about/index.html"}
+    last_asset = max(i for i, key in enumerate(puts) if key not in entries)
+    first_entry = min(i for i, key in enumerate(puts) if key in entries)
+    assert last_asset < first_entry
+    assert world.events.writes()[-1] == ("record", RECORD_BASENAME)
+    assert len(outcome.uploaded) == 5
+    assert outcome.uploaded_bytes == sum(len(b) for b in SITE.values())
+    assert outcome.invalidations == []  # new keys need no invalidation
+    assert world.cdn.calls == []
+    entries_in_record, warning = record.decode(world.store.record_body or b"")
+    assert warning is None
+    assert sorted(entries_in_record) == sorted(SITE)
+
+
+def test_second_deploy_does_nothing_and_keeps_the_record(world: World) -> None:
+    """Nothing changed: no write of any kind, no invalidation, the record is not rewritten."""
+    world.deploy()
+    outcome = world.deploy()
+    assert world.events.writes() == []
+    assert outcome.uploaded == []
+    assert outcome.unchanged_count == 5
+    assert world.store.heads == []  # plain MD5 ETags: the listing proves everything
+
+
+def test_incremental_order_assets_entries_deletes_invalidation_record(world: World) -> None:
+    """Changed asset, changed page, a removal: asset, page, delete, invalidate, record."""
+    world.deploy()
+    (world.site / "assets/style-8d7e6f5a.css").write_bytes(b"body{color:blue}")
+    (world.site / "index.html").write_bytes(b"<h1>home!</h1>")
+    (world.site / "img/logo.png").unlink()
+    outcome = world.deploy()
+    writes = world.events.writes()
+    assert writes == [
+        ("put", "assets/style-8d7e6f5a.css"),
+        ("put", "index.html"),
+        ("delete", "img/logo.png"),
+        ("invalidate", "E2ABCDEF123456"),
+        ("record", RECORD_BASENAME),
+    ]
+    assert outcome.deleted == ["img/logo.png"]
+    (dist, paths, ref) = world.cdn.calls[0]
+    assert dist == "E2ABCDEF123456"
+    assert set(paths) == {"/", "/index.html", "/assets/style-8d7e6f5a.css", "/img/logo.png"}
+    assert ref.startswith("s3cfd-42-1-")
+    assert outcome.invalidation_paths == paths
+    assert [inv.invalidation_id for inv in outcome.invalidations] == ["I1"]
+
+
+def test_same_size_edit_is_detected(world: World) -> None:
+    """A same-size edit changes the MD5, so it is uploaded."""
+    world.deploy()
+    (world.site / "index.html").write_bytes(b"<h1>HOME</h1>")
+    outcome = world.deploy()
+    assert [(u.file.key, u.reason) for u in outcome.uploaded] == [("index.html", Reason.CONTENT)]
+
+
+def test_upload_failure_holds_back_entries_deletes_and_record(world: World) -> None:
+    """An asset that fails: no entry put, nothing deleted, no record, TransferError names it."""
+    world.deploy()
+    (world.site / "assets/style-8d7e6f5a.css").write_bytes(b"body{color:green}")
+    (world.site / "assets/app-3f2a9c1b.js").write_bytes(b"console.log('v2')")
+    (world.site / "index.html").write_bytes(b"<h1>v2</h1>")
+    (world.site / "img/logo.png").unlink()
+    world.store.fail_keys = {"assets/style-8d7e6f5a.css"}
+    record_before = world.store.record_body
+    outcome, err = world.deploy_raises(TransferError)
+    assert "assets/style-8d7e6f5a.css" in str(err)
+    assert outcome.failed and outcome.failed[0][0] == "assets/style-8d7e6f5a.css"
+    assert world.events.keys("put") == ["assets/app-3f2a9c1b.js"]
+    assert world.events.keys("delete") == []
+    assert world.events.keys("record") == []
+    assert world.store.record_body == record_before
+    # What landed is invalidated; what did not land is not.
+    assert world.cdn.calls and world.cdn.calls[0][1] == ("/assets/app-3f2a9c1b.js",)
+    assert any(title == "Entry files held back" for _, title in world.log.warnings)
+
+
+def test_fail_at_knob_any_write_failure_blocks_deletes(world: World) -> None:
+    """Whichever write fails (the 2nd here), nothing is deleted and the error is raised."""
+    world.deploy()
+    for rel in ("assets/app-3f2a9c1b.js", "assets/style-8d7e6f5a.css", "index.html"):
+        (world.site / rel).write_bytes(b"changed " + rel.encode())
+    (world.site / "about/index.html").unlink()
+    world.store.fail_at = world.store.writes + 2
+    outcome, _ = world.deploy_raises(TransferError)
+    assert len(outcome.failed) == 1
+    assert world.events.keys("delete") == []
+    assert outcome.deleted == []
+    assert world.events.keys("record") == []
+
+
+def test_rerun_after_failure_converges_and_invalidates_what_the_failed_run_wrote(
+    world: World,
+) -> None:
+    """After a failed run, the next run finishes and still invalidates the earlier uploads."""
+    world.deploy()
+    (world.site / "assets/app-3f2a9c1b.js").write_bytes(b"v2 app")
+    (world.site / "index.html").write_bytes(b"<h1>v2</h1>")
+    world.store.fail_keys = {"index.html"}
+    world.deploy_raises(TransferError)
+    world.store.fail_keys = set()
+    world.cdn.calls.clear()
+    outcome = world.deploy()
+    assert [u.file.key for u in outcome.uploaded] == ["index.html"]
+    paths = set(world.cdn.calls[0][1])
+    assert "/assets/app-3f2a9c1b.js" in paths  # uploaded by the failed run, still stale at edge
+    assert {"/", "/index.html"} <= paths
+
+
+def test_dry_run_writes_nothing(world: World) -> None:
+    """Dry-run: reads happen, no put/copy/delete/record/invalidation; the plan is reported."""
+    world.deploy()
+    (world.site / "index.html").write_bytes(b"<h1>dry</h1>")
+    (world.site / "img/logo.png").unlink()
+    before = dict(world.store.objects)
+    outcome = world.deploy_with(deploy.DryRunStore(world.store), deploy.DryRunCDN(world.cdn),
+                                **{"dry-run": "true"})
+    assert world.events.writes() == []
+    assert world.store.objects == before
+    assert outcome.dry_run
+    assert outcome.plan is not None
+    assert [u.file.key for u in outcome.plan.uploads] == ["index.html"]
+    assert outcome.plan.deletes == ("img/logo.png",)
+    assert set(outcome.invalidation_paths) == {"/", "/index.html", "/img/logo.png"}
+    assert outcome.invalidations == []
+
+
+def test_max_delete_refuses_before_any_write(world: World) -> None:
+    """More deletions than `max-delete`: MaxDeleteExceeded, and not a single write."""
+    world.deploy()
+    (world.site / "index.html").write_bytes(b"<h1>changed</h1>")
+    for rel in ("img/logo.png", "about/index.html"):
+        (world.site / rel).unlink()
+    outcome, err = world.deploy_raises(MaxDeleteExceeded, **{"max-delete": "1"})
+    assert world.events.writes() == []
+    assert outcome.plan is not None and len(outcome.plan.deletes) == 2
+    assert "`max-delete`" in str(err)
+
+
+def test_delete_removed_false_keeps_remote_objects(world: World) -> None:
+    """`delete-removed: false` never deletes."""
+    world.deploy()
+    (world.site / "img/logo.png").unlink()
+    world.deploy(**{"delete-removed": "false"})
+    assert world.events.keys("delete") == []
+    assert "img/logo.png" in world.store.objects
+
+
+def test_exclude_protects_remote_objects(world: World) -> None:
+    """A remote object matching `exclude` is not deleted."""
+    world.deploy()
+    world.store.put_raw("uploads/user.jpg", b"user data")
+    outcome = world.deploy(exclude="uploads/")
+    assert outcome.deleted == []
+    assert "uploads/user.jpg" in world.store.objects
+
+
+def test_invalidation_all_and_none(world: World) -> None:
+    """`all` invalidates `/*` when something changed; `none` never invalidates."""
+    world.deploy()
+    (world.site / "index.html").write_bytes(b"<h1>a</h1>")
+    world.deploy(invalidation="all")
+    assert world.cdn.calls[-1][1] == ("/*",)
+    (world.site / "index.html").write_bytes(b"<h1>b</h1>")
+    world.cdn.calls.clear()
+    world.deploy(invalidation="none")
+    assert world.cdn.calls == []
+    world.deploy(invalidation="all")  # nothing changed since: no invalidation at all
+    assert world.cdn.calls == []
+
+
+def test_several_distributions_and_origin_path(world: World) -> None:
+    """Each distribution is invalidated; paths are relative to its origin path."""
+    world.deploy(**{"destination-prefix": "app"})
+    (world.site / "about/index.html").write_bytes(b"<h1>about v2</h1>")
+    world.cdn.origin = "app/"
+    outcome = world.deploy(**{"destination-prefix": "app",
+                              "distribution-id": "E2ABCDEF123456,EFEDCBA654321X"})
+    assert [c[0] for c in world.cdn.calls] == ["E2ABCDEF123456", "EFEDCBA654321X"]
+    assert set(world.cdn.calls[0][1]) == {"/about/", "/about/index.html"}
+    assert world.cdn.calls[0][2] != world.cdn.calls[1][2]  # caller reference per distribution
+    assert len(outcome.invalidations) == 2
+
+
+def test_unknown_origin_path_warns_and_assumes_root(world: World) -> None:
+    """origin_path None: a warning, and paths include the prefix."""
+    world.deploy(**{"destination-prefix": "app"})
+    (world.site / "index.html").write_bytes(b"<h1>v2</h1>")
+    world.cdn.origin = None
+    outcome = world.deploy(**{"destination-prefix": "app"})
+    assert set(world.cdn.calls[0][1]) == {"/app/", "/app/index.html"}
+    assert any("GetDistributionConfig" in w for w in outcome.warnings)
+
+
+def test_wait_for_invalidation_records_status(world: World) -> None:
+    """With `wait-for-invalidation`, the final status is stored in the outcome."""
+    world.deploy()
+    (world.site / "index.html").write_bytes(b"<h1>w</h1>")
+    outcome = world.deploy(**{"wait-for-invalidation": "true"})
+    assert world.cdn.waited == ["I1"]
+    assert outcome.invalidations[0].status == "COMPLETED"
+
+
+def test_invalidation_failure_raises_after_deploy_and_keeps_record(world: World) -> None:
+    """CloudFront fails: files are live, the record is not advanced, a re-run invalidates."""
+    world.deploy()
+    (world.site / "index.html").write_bytes(b"<h1>x</h1>")
+    world.cdn.fail = True
+    world.deploy_raises(RemoteError)
+    assert world.events.keys("put") == ["index.html"]
+    assert world.events.keys("record") == []
+    world.cdn.fail = False
+    world.deploy()
+    assert {"/", "/index.html"} <= set(world.cdn.calls[-1][1])
+
+
+def test_delete_failures_are_reported_after_invalidation(world: World) -> None:
+    """Per-key delete errors: the rest is deleted, invalidation happens, the error names keys."""
+    world.deploy()
+    (world.site / "img/logo.png").unlink()
+    (world.site / "about/index.html").unlink()
+    world.store.delete_fail_keys = {"img/logo.png"}
+    outcome, err = world.deploy_raises(RemoteError)
+    assert outcome.deleted == ["about/index.html"]
+    assert "img/logo.png" in str(err)
+    assert world.events.keys("record") == []
+    assert set(world.cdn.calls[-1][1]) == {"/about/", "/about/index.html"}
+
+
+def test_headers_only_change_is_a_copy(world: World) -> None:
+    """A new Cache-Control rule updates headers with a copy, sending no bytes."""
+    world.deploy()
+    outcome = world.deploy(**{"cache-control": "*.png: public, max-age=60"})
+    assert world.events.keys("copy") == ["img/logo.png"]
+    assert world.events.keys("put") == []
+    assert outcome.uploaded_bytes == 0
+    assert world.store.objects["img/logo.png"].headers == Headers(
+        "image/png", "public, max-age=60")
+
+
+def test_multipart_etags_are_trusted_through_the_record(world: World) -> None:
+    """Objects with `-N` ETags are not re-uploaded and not HEADed when the record vouches."""
+    world.store.multipart_keys = {"img/logo.png"}
+    world.deploy()
+    outcome = world.deploy()
+    assert outcome.uploaded == []
+    assert world.store.heads == []
+
+
+def test_multipart_etags_without_record_use_head(world: World) -> None:
+    """Without a record, objects are checked with HEAD (md5 metadata, headers), not re-uploaded."""
+    world.store.multipart_keys = {"img/logo.png"}
+    world.deploy()
+    world.store.record_body = None
+    outcome = world.deploy()
+    assert "img/logo.png" in world.store.heads
+    assert outcome.uploaded == []
+    assert world.events.keys("record") == [RECORD_BASENAME]  # the record is written again
+
+
+def test_garbage_record_is_a_warning(world: World) -> None:
+    """An unreadable record is ignored with a warning and replaced at the end."""
+    world.deploy()
+    world.store.record_body = b"{not json"
+    outcome = world.deploy()
+    assert any("deploy record" in w for w in outcome.warnings)
+    assert world.events.keys("record") == [RECORD_BASENAME]
+    assert record.decode(world.store.record_body or b"")[1] is None
+
+
+def test_progress_lines_on_long_uploads(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Progress lines appear when the phase takes longer than the interval."""
+    ticks = iter(range(0, 10_000, 3))
+    outcome = Outcome()
+    deploy.run(make_settings(world.workspace), world.store, world.cdn, world.log, outcome,
+               clock=lambda: float(next(ticks)))
+    assert any(line.startswith("Uploading assets: ") and "%" in line for line in world.log.lines)
+
+
+def test_short_reason() -> None:
+    """short_reason prefers a `short` attribute, then the title, then the class name."""
+    err = RemoteError("long text", title="T")
+    assert deploy.short_reason(err) == "T"
+    err.short = "503 after retries"  # type: ignore[attr-defined]
+    assert deploy.short_reason(err) == "503 after retries"
+    assert deploy.short_reason(ValueError("x")) == "ValueError"

@@ -1,0 +1,88 @@
+"""The deploy record codec: round-trip, tolerance of garbage, normalisation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deployer import record
+from deployer.model import Headers, ObjectState
+
+MD5 = "5d41402abc4b2a76b9719d911017c592"
+
+
+def test_round_trip() -> None:
+    """encode then decode gives the same entries and no warning."""
+    entries = {
+        "index.html": ObjectState(MD5, MD5, Headers("text/html; charset=utf-8", "no-cache")),
+        "assets/big.bin": ObjectState("0123456789abcdef0123456789abcdef-3", MD5,
+                                      Headers("application/octet-stream", "max-age=300")),
+        "한글/파일 (1).txt": ObjectState(MD5, None, None),
+    }
+    decoded, warning = record.decode(record.encode(entries))
+    assert warning is None
+    assert decoded == entries
+
+
+def test_encoding_is_deterministic_and_versioned() -> None:
+    """Keys are sorted and the version is 1, so an unchanged deploy encodes identically."""
+    a = {"b": ObjectState(MD5, MD5, None), "a": ObjectState(MD5, MD5, None)}
+    b = {"a": ObjectState(MD5, MD5, None), "b": ObjectState(MD5, MD5, None)}
+    assert record.encode(a) == record.encode(b)
+    data = json.loads(record.encode(a))
+    assert data["version"] == 1
+    assert list(data["objects"]) == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"{not json", b"\xff\xfe", b"[]", b'"text"', b'{"version": 2, "objects": {}}',
+     b'{"version": 1}', b'{"version": 1, "objects": []}'],
+)
+def test_garbage_is_empty_with_a_warning(body: bytes) -> None:
+    """Anything unreadable decodes as an empty record plus a warning that says what happens."""
+    entries, warning = record.decode(body)
+    assert entries == {}
+    assert warning is not None
+    assert "deploy record" in warning
+    assert "HEAD" in warning
+
+
+def test_malformed_entries_are_skipped_with_a_warning() -> None:
+    """Good entries survive; malformed ones are dropped and counted."""
+    body = json.dumps({"version": 1, "objects": {
+        "good": {"etag": MD5, "md5": MD5, "content_type": "text/plain", "cache_control": "x"},
+        "bad1": "nope",
+        "bad2": {"md5": MD5},
+        "bad3": {"etag": 5, "md5": MD5},
+    }}).encode()
+    entries, warning = record.decode(body)
+    assert list(entries) == ["good"]
+    assert warning is not None and "3 of its entries" in warning
+
+
+def test_etags_are_normalised() -> None:
+    """Quoted or upper-case ETags in a hand-edited record compare like listed ones."""
+    body = json.dumps({"version": 1, "objects": {
+        "k": {"etag": '"ABCDEF0123456789ABCDEF0123456789"', "md5": MD5.upper()}}}).encode()
+    entries, _ = record.decode(body)
+    assert entries["k"] == ObjectState("abcdef0123456789abcdef0123456789", MD5, None)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.dictionaries(
+    st.text(min_size=1, max_size=40),
+    st.tuples(st.from_regex(r"[0-9a-f]{32}(-[1-9][0-9]{0,3})?", fullmatch=True),
+              st.none() | st.from_regex(r"[0-9a-f]{32}", fullmatch=True),
+              st.none() | st.tuples(st.text(max_size=20), st.text(max_size=20))),
+    max_size=20))
+def test_any_record_round_trips(
+    raw: dict[str, tuple[str, str | None, tuple[str, str] | None]],
+) -> None:
+    """Any keys (any Unicode) and states round-trip."""
+    entries = {key: ObjectState(etag, md5, Headers(*h) if h else None)
+               for key, (etag, md5, h) in raw.items()}
+    assert record.decode(record.encode(entries)) == (entries, None)
