@@ -63,6 +63,7 @@ class Runner:
         self._lock = threading.RLock()
         self._secrets: set[str] = set()
         self._ordered_secrets: list[str] = []
+        self._announced: set[str] = set()  # lines already sent as ::add-mask::
         self._depth = 0  # open groups (terminal indentation / Actions nesting)
 
     # -- where we are ---------------------------------------------------------
@@ -80,7 +81,7 @@ class Runner:
     # -- secrets -------------------------------------------------------------
 
     def mask(self, value: str) -> None:
-        """Register a secret: announce it to the runner (one line per line) and scrub it."""
+        """Register a secret: announce it to the runner (each line once) and scrub it."""
         if not value or not value.strip():
             return
         lines = [line for line in value.splitlines() if line.strip()]
@@ -92,7 +93,9 @@ class Runner:
             self._ordered_secrets = sorted(self._secrets, key=len, reverse=True)
             if self.in_actions:
                 for line in lines:
-                    self._write_raw(f"::add-mask::{escape_data(line)}")
+                    if line not in self._announced:
+                        self._announced.add(line)
+                        self._write_raw(f"::add-mask::{escape_data(line)}")
 
     def scrub(self, text: str) -> str:
         """Return `text` with every registered secret replaced by `***`."""

@@ -287,7 +287,9 @@ def summary_markdown(
     failed = error is not None or bool(outcome.failed)
     dry = outcome.dry_run
     target = md_code(f"s3://{bucket}/{prefix}")
-    if failed:
+    if failed and not bucket:
+        title = "## ❌ Deploy failed"
+    elif failed:
         title = f"## ❌ Deploy to {target} failed"
     elif dry:
         title = f"## 🔎 Dry run of a deploy to {target}: nothing was written"
@@ -321,11 +323,12 @@ def summary_markdown(
         md += _fold(f"{len(failures):,} failed files", body, len(failures))
         md.append("")
 
-    md += _counts_table(outcome, st, failed=failed)
-    md.append("")
-    md += _changes(outcome, st)
-    md += _deletions(st, dry=dry)
-    md += _invalidation(outcome, st)
+    if outcome.plan is not None:  # nothing to count when it failed before planning
+        md += _counts_table(outcome, st, failed=failed)
+        md.append("")
+        md += _changes(outcome, st)
+        md += _deletions(st, dry=dry)
+        md += _invalidation(outcome, st)
     if outcome.warnings:
         md += [f"### ⚠️ Warnings ({len(outcome.warnings):,})", ""]
         md += _bounded(
@@ -373,7 +376,8 @@ def _counts_table(outcome: Outcome, st: _Stats, *, failed: bool) -> list[str]:
     if outcome.failed:
         rows.append(f"| Failed | {len(outcome.failed):,} |")
     sent = "Bytes to send" if outcome.dry_run else "Bytes sent"
-    rows.append(f"| {sent} | {format_bytes(st.bytes_sent)} ({st.bytes_sent:,} B) |")
+    exact = f" ({st.bytes_sent:,} B)" if st.bytes_sent >= 1000 else ""
+    rows.append(f"| {sent} | {format_bytes(st.bytes_sent)}{exact} |")
     rows.append(f"| Duration | {format_duration(outcome.duration_s)} |")
     return _table("| Result | Value |", rows)
 

@@ -89,11 +89,12 @@ def test_terminal_warning_and_error_are_readable() -> None:
 
 
 def test_mask_prints_add_mask_per_line_and_skips_empty() -> None:
-    """A multi-line secret is announced line by line; empty values and blank lines are skipped."""
+    """A multi-line secret is announced line by line, each once; blanks are skipped."""
     runner, out = make()
     runner.mask("")
     runner.mask("   ")
     runner.mask("first-line\n\nsecond%line\r\n")
+    runner.mask("first-line")  # masked twice (auth and cli): announced once
     assert lines(out) == ["::add-mask::first-line", "::add-mask::second%25line"]
 
 

@@ -310,6 +310,7 @@ def test_summary_markdown_nothing_changed() -> None:
     """With nothing to do the summary says everything is up to date."""
     text = summary_markdown(Outcome(plan=make_plan(unchanged=7)), bucket="b", prefix="", error=None)
     assert "Nothing to upload: all 7 files already up to date." in text
+    assert "| Bytes sent | 0 B |" in text
     assert "Nothing to invalidate." in text
 
 
@@ -342,7 +343,9 @@ def test_summary_markdown_config_error_lists_each_problem() -> None:
         [InputProblem("bucket", "is required"), InputProblem("max-delete", "`x` is not a number")]
     )
     text = summary_markdown(Outcome(), bucket="", prefix="", error=error)
+    assert text.startswith("## ❌ Deploy failed\n")
     assert "### 2 invalid inputs" in text
+    assert "| Result |" not in text and "invalidation" not in text.lower()
     assert "- `bucket`: is required\n- `max-delete`: `x` is not a number" in text
     assert "Changed files" not in text
 
