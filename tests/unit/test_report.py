@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from markdown_it import MarkdownIt
 
 from deployer.errors import ConfigError, InputProblem, RemoteError, TransferError
 from deployer.interface import OUTPUTS
@@ -90,8 +91,7 @@ def deployed() -> Outcome:
 
 def render(markdown: str) -> str:
     """Render like GitHub: CommonMark with tables and raw HTML blocks."""
-    markdown_it = pytest.importorskip("markdown_it")
-    md = markdown_it.MarkdownIt("commonmark", {"html": True}).enable("table")
+    md = MarkdownIt("commonmark", {"html": True}).enable("table")
     return str(md.render(markdown))
 
 
