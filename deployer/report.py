@@ -295,7 +295,8 @@ def summary_markdown(
         title = f"## 🔎 Dry run of a deploy to {target}: nothing was written"
     else:
         title = f"## ✅ Deployed to {target}"
-    md: list[str] = [title, "", md_text(summary_line(outcome)), ""]
+    line = summary_line(outcome) if outcome.plan is not None else "Nothing was written."
+    md: list[str] = [title, "", md_text(line), ""]
 
     if error is not None:
         md += [f"### {md_text(error.title)}", ""]

@@ -343,7 +343,7 @@ def test_summary_markdown_config_error_lists_each_problem() -> None:
         [InputProblem("bucket", "is required"), InputProblem("max-delete", "`x` is not a number")]
     )
     text = summary_markdown(Outcome(), bucket="", prefix="", error=error)
-    assert text.startswith("## ❌ Deploy failed\n")
+    assert text.startswith("## ❌ Deploy failed\n\nNothing was written.\n")
     assert "### 2 invalid inputs" in text
     assert "| Result |" not in text and "invalidation" not in text.lower()
     assert "- `bucket`: is required\n- `max-delete`: `x` is not a number" in text
