@@ -9,7 +9,6 @@ them bare), a missing `KeyCount`, metadata keys in any case (rclone returns
 from __future__ import annotations
 
 import base64
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -31,7 +30,6 @@ from deployer.model import Headers, LocalFile, ObjectState, RemoteObject
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from s3transfer.manager import TransferManager
 
 PAGE_SIZE = 1000
 DELETE_BATCH = 1000
@@ -100,14 +98,16 @@ class S3Store:
         multipart_threshold: int = MULTIPART_THRESHOLD,
         part_size: int = PART_SIZE,
         max_concurrency: int = 8,
+        page_size: int = PAGE_SIZE,
+        delete_batch: int = DELETE_BATCH,
     ) -> None:
         self.client = client
         self.bucket = bucket
         self.multipart_threshold = multipart_threshold
         self.part_size = part_size
         self.max_concurrency = max_concurrency
-        self._manager: TransferManager | None = None
-        self._manager_lock = threading.Lock()
+        self.page_size = page_size
+        self.delete_batch = delete_batch
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -116,7 +116,7 @@ class S3Store:
         objects: list[RemoteObject] = []
         paginator = self.client.get_paginator("list_objects_v2")
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "PaginationConfig": {
-            "PageSize": PAGE_SIZE}}
+            "PageSize": self.page_size}}
         if prefix:
             kwargs["Prefix"] = prefix
         with self._errors("ListObjectsV2", prefix + "*"):
@@ -204,8 +204,8 @@ class S3Store:
     def delete(self, keys: Sequence[str]) -> list[tuple[str, str]]:
         """Delete keys (DeleteObjects, Quiet, 1000 per request). Returns (key, reason) failures."""
         failures: list[tuple[str, str]] = []
-        for start in range(0, len(keys), DELETE_BATCH):
-            batch = keys[start:start + DELETE_BATCH]
+        for start in range(0, len(keys), self.delete_batch):
+            batch = keys[start:start + self.delete_batch]
             with self._errors("DeleteObjects", batch[0] if len(batch) == 1 else "*"):
                 resp = self.client.delete_objects(
                     Bucket=self.bucket,
@@ -215,39 +215,26 @@ class S3Store:
                 failures.append((item.get("Key", "?") or "?", _short_code(code)))
         return failures
 
-    def close(self) -> None:
-        if self._manager is not None:
-            self._manager.shutdown()
-            self._manager = None
-
     # -- helpers ---------------------------------------------------------------------------
 
     def _etag_of(self, key: str) -> str:
         state = self.head(key)
         return state.etag if state else ""
 
-    def _transfer_manager(self) -> TransferManager:
-        with self._manager_lock:
-            if self._manager is None:
-                from s3transfer.manager import (  # noqa: PLC0415
-                    TransferConfig,
-                    TransferManager,
-                )
-
-                config = TransferConfig(
-                    multipart_threshold=self.multipart_threshold,
-                    multipart_chunksize=self.part_size,
-                    max_request_concurrency=self.max_concurrency,
-                )
-                self._manager = TransferManager(self.client, config)
-            return self._manager
-
     def _put_multipart(self, file: LocalFile) -> str:
-        manager = self._transfer_manager()
+        """Parallel parts through s3transfer (a manager per large file: they are rare)."""
+        from s3transfer.manager import TransferConfig, TransferManager  # noqa: PLC0415
+
+        config = TransferConfig(
+            multipart_threshold=self.multipart_threshold,
+            multipart_chunksize=self.part_size,
+            max_request_concurrency=self.max_concurrency,
+        )
         extra = {"ContentType": file.headers.content_type,
                  "CacheControl": file.headers.cache_control,
                  "Metadata": {META_MD5: file.md5}}
-        with self._errors("PutObject", file.key):
+        with TransferManager(self.client, config) as manager, \
+                self._errors("PutObject", file.key):
             try:
                 manager.upload(str(file.path), self.bucket, file.key,
                                extra_args=extra).result()

@@ -1,0 +1,280 @@
+"""S3Store against real S3 servers: SeaweedFS (close to AWS) and rclone serve s3 (quirky)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import boto3
+import pytest
+
+from deployer import aws
+from deployer.errors import CredentialsError, DeployError
+from deployer.model import Headers, LocalFile
+from deployer.s3 import S3Error, S3Store
+from deployer.settings import Settings, load_settings
+from devtools.faultproxy import FaultProxy, Faults
+from devtools.servers import Server
+
+HTML = Headers("text/html; charset=utf-8", "no-cache")
+PNG = Headers("image/png", "public, max-age=300")
+
+
+def make_settings(tmp_path: Path, endpoint: str, **inputs: str) -> Settings:
+    site = tmp_path / "ws" / "site"
+    site.mkdir(parents=True, exist_ok=True)
+    (site / "index.html").write_text("x")
+    flags = {"bucket": "placeholder", "source-dir": "site", "aws-region": "us-east-1",
+             "endpoint-url": endpoint, **inputs}
+    return load_settings(flags, {"GITHUB_WORKSPACE": str(tmp_path / "ws")}, tmp_path)
+
+
+def make_store(server: Server, bucket: str, tmp_path: Path, *, endpoint: str | None = None,
+               secret: str | None = None, access_key: str | None = None,
+               **store_args: int) -> S3Store:
+    settings = make_settings(tmp_path, endpoint or server.endpoint)
+    session = boto3.session.Session(
+        aws_access_key_id=access_key or server.access_key,
+        aws_secret_access_key=secret or server.secret_key, region_name=server.region)
+    return S3Store(aws.s3_client(session, settings, env={}), bucket, **store_args)
+
+
+def local_file(tmp_path: Path, key: str, body: bytes, headers: Headers = HTML) -> LocalFile:
+    path = tmp_path / "files" / hashlib.sha1(key.encode()).hexdigest()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(body)
+    return LocalFile(key=key, path=path, size=len(body),
+                     md5=hashlib.md5(body).hexdigest(), headers=headers)
+
+
+@pytest.fixture(params=["seaweed", "rclone"])
+def server(request: pytest.FixtureRequest) -> Server:
+    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def s3_bucket(server: Server) -> str:
+    name = f"st-{uuid.uuid4().hex[:16]}"
+    server.client("s3").create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def store(server: Server, s3_bucket: str, tmp_path: Path) -> S3Store:
+    return make_store(server, s3_bucket, tmp_path)
+
+
+def test_put_head_list_round_trip(store: S3Store, server: Server, tmp_path: Path) -> None:
+    """put_file stores bytes, headers and md5 metadata; head and list read them back."""
+    body = b"<h1>hello</h1>"
+    file = local_file(tmp_path, "docs/index.html", body)
+    etag = store.put_file(file)
+    assert etag == file.md5
+    state = store.head("docs/index.html")
+    assert state is not None
+    assert state.md5 == file.md5  # rclone returns the key as `Md5`
+    assert state.etag == file.md5
+    assert state.headers == HTML
+    listing = store.list_objects("")
+    assert [(o.key, o.size, o.etag) for o in listing] == [("docs/index.html", len(body), etag)]
+    got = server.client("s3").get_object(Bucket=store.bucket, Key="docs/index.html")
+    assert got["Body"].read() == body
+
+
+def test_empty_listing_and_missing_objects(store: S3Store) -> None:
+    """An empty bucket lists as [] (rclone omits KeyCount); missing keys give None."""
+    assert store.list_objects("") == []
+    assert store.list_objects("nothing/") == []
+    assert store.head("nope.html") is None
+    assert store.get_record("nope.json") is None
+
+
+def test_listing_paginates_and_filters_by_prefix(
+    server: Server, s3_bucket: str, tmp_path: Path
+) -> None:
+    """Every page is read (page size 3 over 8 objects) and only keys under the prefix come back."""
+    store = make_store(server, s3_bucket, tmp_path, page_size=3)
+    client = server.client("s3")
+    for i in range(7):
+        client.put_object(Bucket=s3_bucket, Key=f"app/f{i}.txt", Body=b"x" * i)
+    client.put_object(Bucket=s3_bucket, Key="other.txt", Body=b"o")
+    listing = store.list_objects("app/")
+    assert sorted(o.key for o in listing) == [f"app/f{i}.txt" for i in range(7)]
+    assert {o.size for o in listing} == set(range(7))
+    assert all(o.etag == o.etag.lower() and '"' not in o.etag for o in listing)
+    assert len(store.list_objects("")) == 8
+
+
+def test_unicode_and_special_keys(store: S3Store, tmp_path: Path) -> None:
+    """Korean names, spaces, `#`, `+` and parentheses survive put, list, head and delete."""
+    keys = ["한글/파일 (1).html", "a b/c#d+e.html", "%41.html"]
+    for key in keys:
+        store.put_file(local_file(tmp_path, key, key.encode()))
+    assert sorted(o.key for o in store.list_objects("")) == sorted(keys)
+    for key in keys:
+        state = store.head(key)
+        assert state is not None and state.md5 == hashlib.md5(key.encode()).hexdigest()
+    assert store.delete(keys) == []
+    assert store.list_objects("") == []
+
+
+def test_copy_headers_replaces_headers_keeps_bytes_and_md5(
+    store: S3Store, server: Server, tmp_path: Path
+) -> None:
+    """copy_headers changes Content-Type/Cache-Control without touching bytes or md5 metadata."""
+    body = b"\x89PNG fake image bytes"
+    file = local_file(tmp_path, "img/logo.png", body, headers=Headers("text/plain", "no-cache"))
+    etag = store.put_file(file)
+    new = LocalFile(file.key, file.path, file.size, file.md5, PNG)
+    assert store.copy_headers(new) == etag  # same bytes, same single-part ETag
+    state = store.head("img/logo.png")
+    assert state is not None
+    assert state.headers == PNG
+    assert state.md5 == file.md5
+    got = server.client("s3").get_object(Bucket=store.bucket, Key="img/logo.png")
+    assert got["Body"].read() == body
+
+
+def test_multipart_upload_keeps_headers_and_md5(
+    server: Server, s3_bucket: str, tmp_path: Path
+) -> None:
+    """Above the threshold, the upload is multipart and still carries headers and md5."""
+    store = make_store(server, s3_bucket, tmp_path, multipart_threshold=5 * 1024 * 1024,
+                       part_size=5 * 1024 * 1024)
+    body = os.urandom(11 * 1024 * 1024)
+    file = local_file(tmp_path, "video/big.bin", body, headers=PNG)
+    etag = store.put_file(file)
+    if server.name == "seaweedfs":
+        assert etag.endswith("-3")  # AWS-style multipart ETag: not the MD5 of the bytes
+    else:
+        assert etag  # rclone: the whole file's MD5, no `-N`
+    listed = store.list_objects("video/")
+    assert listed[0].etag == etag
+    state = store.head("video/big.bin")
+    assert state is not None and state.md5 == file.md5 and state.headers == PNG
+    got = server.client("s3").get_object(Bucket=s3_bucket, Key="video/big.bin")
+    assert hashlib.md5(got["Body"].read()).hexdigest() == file.md5
+
+
+def test_record_round_trip(store: S3Store) -> None:
+    """put_record then get_record returns the same bytes."""
+    body = b'{"version":1,"objects":{}}'
+    store.put_record("app/.s3-cloudfront-deploy.json", body)
+    assert store.get_record("app/.s3-cloudfront-deploy.json") == body
+
+
+def test_delete_in_batches(server: Server, s3_bucket: str, tmp_path: Path) -> None:
+    """Deletes go in batches (batch size 2 over 5 keys); missing keys are not failures."""
+    store = make_store(server, s3_bucket, tmp_path, delete_batch=2)
+    client = server.client("s3")
+    keys = [f"k{i}" for i in range(5)]
+    for key in keys:
+        client.put_object(Bucket=s3_bucket, Key=key, Body=b"x")
+    client.put_object(Bucket=s3_bucket, Key="keep", Body=b"x")
+    assert store.delete([*keys, "never-existed"]) == []
+    assert [o.key for o in store.list_objects("")] == ["keep"]
+
+
+def test_put_file_rejects_changed_bytes(store: S3Store, tmp_path: Path) -> None:
+    """Content-MD5 makes the server refuse bytes that do not match the scanned MD5."""
+    file = local_file(tmp_path, "a.html", b"original")
+    file.path.write_bytes(b"modified")  # edited after it was hashed (same size)
+    with pytest.raises(S3Error) as caught:
+        store.put_file(file)
+    assert "BadDigest" in caught.value.short
+    assert store.head("a.html") is None
+
+
+def test_missing_bucket_names_the_input(server: Server, tmp_path: Path) -> None:
+    """NoSuchBucket says which `bucket` is missing and how to fix it."""
+    store = make_store(server, "no-such-bucket-here", tmp_path)
+    with pytest.raises(S3Error) as caught:
+        store.list_objects("")
+    assert "`bucket`" in str(caught.value)
+    assert "no-such-bucket-here" in str(caught.value)
+
+
+def test_wrong_secret_names_the_credentials_input_and_hides_it(
+    server: Server, s3_bucket: str, tmp_path: Path
+) -> None:
+    """A wrong secret key: CredentialsError naming `aws-secret-access-key`, never the value."""
+    secret = "WRONG" + uuid.uuid4().hex
+    store = make_store(server, s3_bucket, tmp_path, secret=secret)
+    with pytest.raises(CredentialsError) as caught:
+        store.list_objects("")
+    assert "`aws-secret-access-key`" in str(caught.value)
+    assert secret not in str(caught.value)
+    assert server.secret_key not in str(caught.value)
+
+
+def test_unknown_access_key_names_the_input(
+    server: Server, s3_bucket: str, tmp_path: Path
+) -> None:
+    """An unknown access key ID: CredentialsError naming `aws-access-key-id`."""
+    store = make_store(server, s3_bucket, tmp_path, access_key="AKIANOTAKEY00000000X")
+    with pytest.raises(CredentialsError) as caught:
+        store.list_objects("")
+    assert "`aws-access-key-id`" in str(caught.value)
+
+
+def test_unreachable_endpoint_names_endpoint_url(
+    seaweed: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing listening: an error naming `endpoint-url`, with no credentials in the URL."""
+    monkeypatch.setattr(aws, "TOTAL_ATTEMPTS", 1)
+    from devtools.servers import free_port
+
+    endpoint = f"http://user:pa55word@127.0.0.1:{free_port()}"
+    store = make_store(seaweed, "any-bucket", tmp_path, endpoint=endpoint)
+    with pytest.raises(DeployError) as caught:
+        store.list_objects("")
+    assert "`endpoint-url`" in str(caught.value)
+    assert "pa55word" not in str(caught.value)
+
+
+def test_access_denied_names_the_iam_action(
+    seaweed: Server, bucket: str, tmp_path: Path
+) -> None:
+    """A 403 on PutObject names `s3:PutObject` and the resource ARN."""
+    with FaultProxy(seaweed.endpoint, Faults(fail_keys=r"secret\.html$",
+                                             fail_with="denied")) as proxy:
+        store = make_store(seaweed, bucket, tmp_path, endpoint=proxy.url)
+        with pytest.raises(S3Error) as caught:
+            store.put_file(local_file(tmp_path, "secret.html", b"x"))
+    assert caught.value.short == "access denied"
+    assert "`s3:PutObject`" in str(caught.value)
+    assert f"arn:aws:s3:::{bucket}/*" in str(caught.value)
+
+
+def test_transient_faults_are_retried(seaweed: Server, bucket: str, tmp_path: Path) -> None:
+    """503 SlowDown, 500 and connection resets on writes are retried until they land."""
+    faults = Faults(slowdown=0.3, internal=0.2, reset=0.2, max_faults_per_key=3, seed=7)
+    with FaultProxy(seaweed.endpoint, faults) as proxy:
+        store = make_store(seaweed, bucket, tmp_path, endpoint=proxy.url)
+        files = [local_file(tmp_path, f"f{i}.html", f"file {i}".encode()) for i in range(30)]
+        with ThreadPoolExecutor(8) as pool:
+            etags = list(pool.map(store.put_file, files))
+        stats = proxy.stats
+    assert etags == [f.md5 for f in files]
+    assert stats.faults > 0
+    client = seaweed.client("s3")
+    for f in files:
+        assert client.get_object(Bucket=bucket, Key=f.key)["Body"].read() == f.path.read_bytes()
+
+
+def test_endpoint_input_wins_over_environment(seaweed: Server, tmp_path: Path) -> None:
+    """`endpoint-url` beats AWS_ENDPOINT_URL_S3; without it the variable is used, path-style."""
+    settings = make_settings(tmp_path, seaweed.endpoint)
+    session = boto3.session.Session(aws_access_key_id="a", aws_secret_access_key="b")
+    env = {"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9"}
+    client = aws.s3_client(session, settings, env=env)
+    assert client.meta.endpoint_url == seaweed.endpoint
+    assert getattr(client.meta.config, "s3", None) == {"addressing_style": "path"}
+    no_input = settings.model_copy(update={"endpoint_url": None})
+    assert aws.s3_endpoint(no_input, env) == "http://127.0.0.1:9"
+    retries = getattr(aws.client_config(no_input), "retries", None)
+    assert retries == {"mode": "standard", "total_max_attempts": aws.TOTAL_ATTEMPTS}
+
