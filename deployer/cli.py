@@ -135,18 +135,20 @@ def _deploy(
     cwd: Path,
     runner: Runner,
     outcome: Outcome,
-) -> tuple[str, str]:
-    """Validate, authenticate and deploy. Returns (bucket, prefix) for the report."""
+    *,
+    target: list[str],
+) -> None:
+    """Validate, authenticate and deploy; `target` gets [bucket, prefix] once known."""
     from deployer import deploy  # noqa: PLC0415  (keep `--help` fast)
     from deployer.auth import make_session  # noqa: PLC0415
     from deployer.settings import load_settings  # noqa: PLC0415
 
     settings = load_settings(flags, env, cwd)
     outcome.dry_run = settings.dry_run
+    target[:] = [settings.bucket, settings.destination_prefix]
     session = make_session(settings, env, runner.mask)
     store, cdn = deploy.connect(settings, session, runner)
     deploy.run(settings, store, cdn, runner, outcome)
-    return settings.bucket, settings.destination_prefix
 
 
 def main(
@@ -169,7 +171,7 @@ def main(
     except _UsageError as usage:
         print(str(usage).rstrip(), file=out if usage.code == 0 else sys.stderr)
         return usage.code
-    debug = bool(args.pop("debug")) or env.get("RUNNER_DEBUG") == "1"
+    debug = bool(args.pop("debug")) or runner.debug_enabled
     env_file = Path(str(args.pop("env_file")))
     if not runner.in_actions:
         dotenv_path = env_file if env_file.is_absolute() else work_dir / env_file
@@ -178,10 +180,10 @@ def main(
 
     outcome = Outcome()
     error: DeployError | None = None
-    bucket, prefix = "", ""
+    target = ["", ""]  # bucket and prefix, for the report, as soon as settings are valid
     started = time.monotonic()
     try:
-        bucket, prefix = _deploy(args, env, work_dir, runner, outcome)
+        _deploy(args, env, work_dir, runner, outcome, target=target)
     except DeployError as err:
         error = err
     except KeyboardInterrupt:
@@ -190,7 +192,7 @@ def main(
             "to finish (unchanged files are not uploaded again).",
             title="Interrupted",
         )
-    except Exception as err:  # noqa: BLE001  (the one place that reports bugs)
+    except Exception as err:  # the one place that reports bugs
         if debug:
             print(runner.scrub(traceback.format_exc()), file=sys.stderr)
         error = DeployError(
@@ -200,7 +202,7 @@ def main(
             title="Unexpected error",
         )
     outcome.duration_s = time.monotonic() - started
-    return _report(runner, outcome, error, bucket=bucket, prefix=prefix)
+    return _report(runner, outcome, error, bucket=target[0], prefix=target[1])
 
 
 def _report(
@@ -210,11 +212,15 @@ def _report(
 
     runner.set_outputs(report.outputs(outcome))
     if runner.in_actions:
+        for title, rows in report.sections(outcome):
+            with runner.group(title):
+                for row in rows:
+                    runner.info(row)
         runner.write_summary(
             report.summary_markdown(outcome, bucket=bucket, prefix=prefix, error=error)
         )
     elif outcome.plan is not None:
-        runner.info(report.terminal_report(outcome))
+        runner.info(report.terminal_report(outcome).rstrip("\n"))
     if error is not None:
         runner.error(runner.scrub(error.message), title=error.title)
         if error.title == "Interrupted":

@@ -542,12 +542,8 @@ def _log_plan(the_plan: Plan, log: Log) -> None:
         f"Plan: upload {len(puts)} files ({_size(sum(u.file.size for u in puts))}), "
         f"update headers of {len(copies)}, delete {len(the_plan.deletes)}, "
         f"unchanged {len(the_plan.unchanged)}")
-    if the_plan.uploads or the_plan.deletes:
-        with log.group(f"Changes ({len(the_plan.uploads) + len(the_plan.deletes)})"):
-            for upload in the_plan.uploads:
-                log.info(f"{upload.action.value:>6}  {upload.file.key}  ({upload.reason.value})")
-            for key in the_plan.deletes:
-                log.info(f"delete  {key}")
+    # The per-file lists are printed once, by the CLI's report at the end (folded in
+    # `::group::` in Actions), so they show what happened rather than what was planned.
 
 
 def _landed_keys(the_plan: Plan, outcome: Outcome) -> tuple[str, ...]:
