@@ -20,13 +20,13 @@ RECORD_KEY = PREFIX + ".s3-cloudfront-deploy.json"
 _segment = st.one_of(
     st.sampled_from(["a", "b", "index.html", "img", "x y", "소개", "c#", "100%", "q?", "s*t"]),
     st.text(
-        alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="/"),
+        alphabet=st.characters(codec="utf-8", exclude_characters="/"),
         min_size=1,
         max_size=6,
     ),
 )
 keys_st = st.lists(_segment, min_size=1, max_size=4).map("/".join)
-any_key = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30)
+any_key = st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=30)
 
 
 def covers(path: str, key: str) -> bool:
