@@ -96,6 +96,41 @@ class Server:
         )
 
 
+def create_distribution(cloudfront: Server, bucket: str) -> str:
+    """A CloudFront distribution (on moto) whose S3 origin is `bucket`; returns its ID.
+
+    The origin domain is `<bucket>.s3.amazonaws.com` with an empty origin path, the
+    shape of a real S3-backed site.
+    """
+    response = cloudfront.client("cloudfront").create_distribution(
+        DistributionConfig={
+            "CallerReference": secrets.token_hex(8),
+            "Comment": f"site in {bucket}",
+            "Enabled": True,
+            "DefaultRootObject": "index.html",
+            "Origins": {
+                "Quantity": 1,
+                "Items": [
+                    {
+                        "Id": "site",
+                        "DomainName": f"{bucket}.s3.amazonaws.com",
+                        "OriginPath": "",
+                        "S3OriginConfig": {"OriginAccessIdentity": ""},
+                    }
+                ],
+            },
+            "DefaultCacheBehavior": {
+                "TargetOriginId": "site",
+                "ViewerProtocolPolicy": "redirect-to-https",
+                "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+                "MinTTL": 0,
+                "TrustedSigners": {"Enabled": False, "Quantity": 0},
+            },
+        }
+    )
+    return response["Distribution"]["Id"]
+
+
 def find_binary(name: str) -> str:
     """`name` next to the running interpreter (a venv's bin/), else on PATH."""
     beside = Path(sys.executable).parent / name

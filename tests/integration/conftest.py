@@ -24,7 +24,7 @@ from typing import Protocol
 import pytest
 
 from devtools.action import REPO_ROOT, ActionResult, run_entrypoint
-from devtools.servers import Server
+from devtools.servers import Server, create_distribution
 
 EXAMPLE_SITE = Path(os.environ.get("S3CFD_EXAMPLE_SITE", REPO_ROOT / "examples" / "site"))
 SITE_DIR = "site"  # where the workspace holds its copy of the example site
@@ -53,38 +53,6 @@ def bucket(seaweed: Server) -> str:
     name = f"it-{uuid.uuid4().hex[:16]}"
     seaweed.client("s3").create_bucket(Bucket=name)
     return name
-
-
-def create_distribution(moto_aws: Server, bucket: str) -> str:
-    """A moto CloudFront distribution whose S3 origin is `bucket` (empty origin path)."""
-    cloudfront = moto_aws.client("cloudfront")
-    response = cloudfront.create_distribution(
-        DistributionConfig={
-            "CallerReference": uuid.uuid4().hex,
-            "Comment": f"site in {bucket}",
-            "Enabled": True,
-            "DefaultRootObject": "index.html",
-            "Origins": {
-                "Quantity": 1,
-                "Items": [
-                    {
-                        "Id": "site",
-                        "DomainName": f"{bucket}.s3.amazonaws.com",
-                        "OriginPath": "",
-                        "S3OriginConfig": {"OriginAccessIdentity": ""},
-                    }
-                ],
-            },
-            "DefaultCacheBehavior": {
-                "TargetOriginId": "site",
-                "ViewerProtocolPolicy": "redirect-to-https",
-                "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
-                "MinTTL": 0,
-                "TrustedSigners": {"Enabled": False, "Quantity": 0},
-            },
-        }
-    )
-    return response["Distribution"]["Id"]
 
 
 @pytest.fixture
