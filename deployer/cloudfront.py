@@ -4,7 +4,9 @@
   `OriginPath`), so invalidation paths are right when the origin points into a folder.
 - `invalidate`: CreateInvalidation with a deterministic CallerReference (a retried
   run does not create a second invalidation); throttling and
-  `TooManyInvalidationsInProgress` are retried with bounded exponential backoff.
+  `TooManyInvalidationsInProgress` are retried with bounded exponential backoff
+  (throttling and 5xx by botocore's standard retry mode, this module's loop for
+  `TooManyInvalidationsInProgress`).
 - `wait`: polls GetInvalidation; status compared case-insensitively (moto reports
   `COMPLETED`, AWS `Completed`), so boto3's waiter is not used.
 """
@@ -25,8 +27,10 @@ from deployer.model import InvalidationResult
 if TYPE_CHECKING:
     from mypy_boto3_cloudfront import CloudFrontClient
 
-RETRY_CODES = {"TooManyInvalidationsInProgress", "Throttling", "ThrottlingException",
-               "RequestLimitExceeded", "ServiceUnavailable", "InternalError"}
+# botocore's standard retry mode already retries throttling, 5xx and connection errors
+# (each call up to aws.TOTAL_ATTEMPTS); this loop adds the one CloudFront-specific wait:
+# too many invalidations in progress, which clears as earlier ones finish.
+RETRY_CODES = {"TooManyInvalidationsInProgress"}
 INVALIDATE_ATTEMPTS = 8  # with backoff 2, 4, 8, 16, 32, 60, 60 s: about 3 minutes at most
 BACKOFF_BASE_S = 2.0
 BACKOFF_MAX_S = 60.0
@@ -97,6 +101,7 @@ class CloudFrontCDN:
         batch = {"Paths": {"Quantity": len(paths), "Items": list(paths)},
                  "CallerReference": caller_reference}
         attempt = 0
+        waited = 0.0
         while True:
             attempt += 1
             try:
@@ -107,22 +112,22 @@ class CloudFrontCDN:
                 break
             except ClientError as err:
                 code = str(err.response.get("Error", {}).get("Code", "") or "")
-                status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-                             or 0)
-                retryable = code in RETRY_CODES or status in (500, 502, 503, 504)
+                retryable = code in RETRY_CODES
                 if retryable and attempt < self.attempts:
-                    self._sleep(self._backoff(attempt))
+                    delay = self._backoff(attempt)
+                    waited += delay
+                    self._sleep(delay)
                     continue
                 if retryable:
                     raise RemoteError(
                         f"CloudFront kept refusing the invalidation of distribution "
-                        f"`{distribution_id}` ({code or status}) after {attempt} attempts. "
-                        + ("Too many invalidations are in progress (at most 3,000 paths or 15 "
-                           "wildcard paths at a time): wait for them to finish, or use "
-                           "`invalidation: all` so each deploy needs one wildcard path. "
-                           if code == "TooManyInvalidationsInProgress" else "")
-                        + "The files are deployed; re-run the workflow to invalidate "
-                        "(the deploy record makes the re-run invalidate the same paths).",
+                        f"`{distribution_id}` ({code}) after {attempt} attempts over about "
+                        f"{waited:.0f} s: too many invalidations are in progress (at "
+                        "most 3,000 paths or 15 wildcard paths at a time). Wait for them to "
+                        "finish, or lower `invalidation-max-paths` so paths roll up into "
+                        "fewer wildcards. The files are deployed; re-run the workflow to "
+                        "invalidate (the deploy record makes the re-run invalidate the same "
+                        "paths).",
                         title="Invalidation failed") from None
                 raise _translate(err, "CreateInvalidation", distribution_id) from None
             except (NoCredentialsError, BotoCoreError) as err:
