@@ -72,8 +72,8 @@ ensure_docker() {
     local sock=$STATE_DIR/docker.sock
     export DOCKER_HOST=unix://$sock
     if docker info >/dev/null 2>&1; then
-        log "a dockerd from another run is serving $sock: refusing to share its data root"
-        exit 2
+        log "using the dockerd already serving $sock (left running by someone else)"
+        return
     fi
     rm -f "$sock"
     log "starting dockerd (data root $STATE_DIR, log $STATE_DIR/dockerd.log)"
