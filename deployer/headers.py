@@ -212,9 +212,18 @@ _HEX = re.compile(r"^[0-9a-f]+$")
 _DIMENSIONS = re.compile(r"^\d+x\d+$")
 
 
+# Well-known names without an extension whose consumers require a type.
+_NAMED_TYPES = {
+    "apple-app-site-association": "application/json",  # iOS universal links
+    "apple-developer-merchantid-domain-association": "text/plain" + _UTF8,  # Apple Pay
+}
+
+
 def content_type_for(rel_path: str) -> str:
     """The built-in Content-Type for a file name (by its last extension)."""
     name = rel_path.rsplit("/", 1)[-1]
+    if name in _NAMED_TYPES:
+        return _NAMED_TYPES[name]
     dot = name.rfind(".")
     if dot <= 0:  # no extension, or a dotfile such as `.htaccess`
         return OCTET_STREAM

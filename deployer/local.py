@@ -161,7 +161,7 @@ def walk(source_dir: Path, exclude: tuple[str, ...] = ()) -> WalkResult:
 
     warnings: list[str] = []
     excluded = 0
-    by_rel: dict[str, tuple[Found, bool]] = {}  # rel -> (found, raw name was already NFC)
+    by_rel: dict[str, tuple[Found, tuple[bool, str]]] = {}  # rel -> (found, rank)
     root_stat = Path(root).stat()
     # (folder to read, its relative path with trailing "/", (dev, inode) of it and its parents)
     stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
@@ -171,7 +171,7 @@ def walk(source_dir: Path, exclude: tuple[str, ...] = ()) -> WalkResult:
         folder, rel_folder, ancestors = stack.pop()
         try:
             with os.scandir(folder) as it:
-                entries = list(it)
+                entries = sorted(it, key=lambda e: e.name)  # deterministic warnings
         except OSError as err:
             raise SourceError(
                 f"Cannot read the folder `{rel_folder or '.'}` in `source-dir` "
@@ -264,10 +264,11 @@ def walk(source_dir: Path, exclude: tuple[str, ...] = ()) -> WalkResult:
                         )
                         continue
                 found = Found(rel=rel, path=entry.path, size=st.st_size)
-                already_nfc = nfc == name
+                # Rank for a normalisation clash: a path already in NFC first, then by path.
+                rank = (not unicodedata.is_normalized("NFC", entry.path), entry.path)
                 previous = by_rel.get(rel)
                 if previous is not None:
-                    keep_new = already_nfc and not previous[1]
+                    keep_new = rank < previous[1]
                     kept, dropped = (found, previous[0]) if keep_new else (previous[0], found)
                     warnings.append(
                         f"Skipped `{dropped.path}`: its name differs from `{kept.path}` only "
@@ -276,7 +277,7 @@ def walk(source_dir: Path, exclude: tuple[str, ...] = ()) -> WalkResult:
                     )
                     if not keep_new:
                         continue
-                by_rel[rel] = (found, already_nfc)
+                by_rel[rel] = (found, rank)
             elif excluded_path(rel):
                 excluded += 1
             else:

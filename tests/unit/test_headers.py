@@ -209,3 +209,10 @@ def test_anchored_rule_only_matches_at_root() -> None:
     cc = (Rule(pattern="assets/*.js", value="max-age=1"),)
     assert headers_for("assets/a.js", (), cc).cache_control == "max-age=1"
     assert headers_for("x/assets/a.js", (), cc).cache_control == SHORT
+
+
+def test_named_types_without_extension() -> None:
+    """Apple's association file (no extension) is served as JSON, and is an entry file."""
+    path = ".well-known/apple-app-site-association"
+    assert content_type_for(path) == "application/json"
+    assert is_entry_file(path)

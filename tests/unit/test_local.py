@@ -337,3 +337,16 @@ def test_rel_key() -> None:
     assert rel_key("a/b.js", "") == "a/b.js"
     with pytest.raises(ValueError):
         rel_key("other/a.js", "app/")
+
+
+def test_nfc_nfd_folder_collision_is_deterministic(tmp_path: Path) -> None:
+    """Folders equal after NFC: the file under the NFC folder wins, whatever the order."""
+    nfc = unicodedata.normalize("NFC", "é")
+    nfd = unicodedata.normalize("NFD", "é")
+    write(tmp_path, f"{nfd}/a.txt", "decomposed")
+    write(tmp_path, f"{nfc}/a.txt", "composed")
+    result = scan(tmp_path, "", (), (), ())
+    (file,) = result.files
+    assert file.key == f"{nfc}/a.txt"
+    assert file.path.read_text() == "composed"
+    assert len(result.warnings) == 1
