@@ -24,10 +24,11 @@ How invalidation works (README text):
   narrowest wildcards, deepest folders first, `/dir/*` replacing everything under
   `dir/`, until the count fits; `/*` is the last resort. A wildcard only ever
   replaces paths that start with it, so every changed file stays covered.
-- The default of 15 keeps each deploy to at most 15 billed paths, so 66 deploys a
-  month stay within the 1,000 free paths, and it equals CloudFront's limit of 15
-  wildcard paths in progress at once (a deploy that rolled up to 15 wildcards can
-  always be accepted when no other invalidation is running).
+- The default of 15 keeps each deploy to at most 15 billed paths per distribution,
+  so 66 deploys a month stay within the 1,000 free paths, and it equals
+  CloudFront's limit of 15 wildcard paths in progress at once (a deploy that rolled
+  up to 15 wildcards is accepted whenever no other wildcard invalidation is still
+  running).
 - The caller reference is derived from the run ID, the run attempt, the
   distribution and the path set, so a retried request of the same run is answered
   with the same invalidation instead of creating (and billing) a second one.
@@ -40,7 +41,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from urllib.parse import unquote
 
-DEFAULT_MAX_PATHS = 15  # mirrors deployer.interface.DEFAULT_INVALIDATION_MAX_PATHS
+from deployer.interface import DEFAULT_INVALIDATION_MAX_PATHS
+
+DEFAULT_MAX_PATHS = DEFAULT_INVALIDATION_MAX_PATHS
 ALL = "/*"
 
 # Printable ASCII that CloudFront wants percent-encoded: RFC 1738 "unsafe"
