@@ -14,6 +14,7 @@ import http.server
 import json
 import re
 import secrets
+import socket
 import threading
 import urllib.parse
 import urllib.request
@@ -27,6 +28,8 @@ import boto3
 import botocore.exceptions
 import pytest
 
+from deployer import auth
+from deployer.errors import CredentialsError
 from devtools.action import ActionResult, run_entrypoint
 from devtools.servers import Server, create_distribution, moto_server
 from tests.integration.conftest import SITE_DIR, RunAction
@@ -504,3 +507,44 @@ def test_trust_policy_mismatch_names_sub_and_aud(
     assert "(AccessDenied)" in result.summary
     assert token_endpoint.jwt not in visible_text(result)
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_token_request_retries_server_errors(token_endpoint: TokenEndpoint) -> None:
+    """500 and 503 are retried with backoff; the third answer (200) gives the token."""
+    statuses = iter([503, 200])
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        token_endpoint.status = next(statuses, 200)
+
+    token_endpoint.status = 500
+    token = auth.request_id_token(token_endpoint.env(), "sts.amazonaws.com", sleep=sleep)
+    assert token == token_endpoint.jwt
+    assert len(token_endpoint.requests) == 3
+    assert sleeps == [2.0, 4.0]
+
+
+def test_token_request_gives_up_after_three_attempts(token_endpoint: TokenEndpoint) -> None:
+    """A service that keeps failing: CredentialsError naming the status, no token, no bearer."""
+    token_endpoint.status = 500
+    with pytest.raises(CredentialsError) as info:
+        auth.request_id_token(token_endpoint.env(), "sts.amazonaws.com", sleep=lambda _: None)
+    assert "(HTTP 500)" in str(info.value)
+    assert token_endpoint.bearer not in str(info.value)
+    assert len(token_endpoint.requests) == 3
+
+
+def test_token_request_unreachable() -> None:
+    """Nothing listens at the URL: three attempts, then a CredentialsError (no traceback)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        "ACTIONS_ID_TOKEN_REQUEST_URL": f"http://127.0.0.1:{port}/t?api-version=2.0",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "bearer-value",
+    }
+    sleeps: list[float] = []
+    with pytest.raises(CredentialsError, match=r"failed \(URLError\)"):
+        auth.request_id_token(env, "sts.amazonaws.com", sleep=sleeps.append)
+    assert sleeps == [2.0, 4.0]
