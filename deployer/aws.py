@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 TOTAL_ATTEMPTS = 6  # 1 try + 5 retries; standard mode backs off up to 20 s between them
 CONNECT_TIMEOUT_S = 10
 READ_TIMEOUT_S = 60
-POOL_HEADROOM = 4  # HEADs, listing and the record share the pool with the workers
+POOL_HEADROOM = 4  # listing and the record share the pool with the workers
+MULTIPART_CONCURRENCY = 8  # parts in flight for the one large file uploaded at a time
 
 S3_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 
@@ -45,7 +46,7 @@ def client_config(settings: Settings, *, path_style: bool = False) -> Config:
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
         tcp_keepalive=True,
-        max_pool_connections=max(10, settings.concurrency + POOL_HEADROOM),
+        max_pool_connections=settings.concurrency + MULTIPART_CONCURRENCY + POOL_HEADROOM,
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
         user_agent_extra="s3-cloudfront-deploy",

@@ -7,6 +7,7 @@ import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -174,7 +175,15 @@ def test_delete_in_batches(server: Server, s3_bucket: str, tmp_path: Path) -> No
     for key in keys:
         client.put_object(Bucket=s3_bucket, Key=key, Body=b"x")
     client.put_object(Bucket=s3_bucket, Key="keep", Body=b"x")
+    sent: list[dict[str, str]] = []
+
+    def capture(request: Any, **_: Any) -> None:
+        sent.append({k.lower(): str(v) for k, v in request.headers.items()})
+
+    store.client.meta.events.register("before-send.s3.DeleteObjects", capture)
     assert store.delete([*keys, "never-existed"]) == []
+    assert len(sent) == 3  # 6 keys in batches of 2
+    assert all("content-md5" in headers for headers in sent)  # for strict S3-compatibles
     assert [o.key for o in store.list_objects("")] == ["keep"]
 
 
