@@ -214,16 +214,26 @@ def _chain_session(settings: Settings, env: Mapping[str, str]) -> boto3.session.
             "`aws-secret-access-key`."
         ) from None
     if credentials is None:
-        raise CredentialsError(_no_credentials_message(env), title="No AWS credentials")
+        raise CredentialsError(
+            _no_credentials_message(env, role=settings.role_to_assume), title="No AWS credentials"
+        )
     return session
 
 
-def _no_credentials_message(env: Mapping[str, str]) -> str:
-    head = (
-        "No AWS credentials were found: the `aws-access-key-id` and `role-to-assume` inputs "
-        f"are empty, `{ENV_KEY_ID}` is not set, and the standard AWS chain (profile, "
-        "container or instance role) has none."
-    )
+def _no_credentials_message(env: Mapping[str, str], *, role: str | None = None) -> str:
+    if role is not None:
+        head = (
+            f"`role-to-assume` is set, but there are no credentials to assume it with: no "
+            "key inputs, no GitHub OIDC token (outside GitHub Actions there is none), "
+            f"`{ENV_KEY_ID}` is not set, and the standard AWS chain (profile, container or "
+            "instance role) has none."
+        )
+    else:
+        head = (
+            "No AWS credentials were found: the `aws-access-key-id` and `role-to-assume` "
+            f"inputs are empty, `{ENV_KEY_ID}` is not set, and the standard AWS chain "
+            "(profile, container or instance role) has none."
+        )
     if not in_actions(env):
         return (
             f"{head} Put `{ENV_KEY_ID}` and `{ENV_SECRET}` in the environment or a `.env` "
@@ -296,9 +306,7 @@ def _assume_role(
         raise _sts_error(err, settings, "sts:AssumeRole", with_what, claims=None) from None
     except botocore.exceptions.NoCredentialsError:
         raise CredentialsError(
-            f"`role-to-assume` is set but there are no credentials to assume it with. "
-            f"{_no_credentials_message(env)}",
-            title="No AWS credentials",
+            _no_credentials_message(env, role=role), title="No AWS credentials"
         ) from None
     except botocore.exceptions.BotoCoreError as err:
         raise _sts_unreachable(err, env) from None

@@ -264,3 +264,14 @@ def test_describe_names_the_source_and_role(workspace: Path) -> None:
     line = auth.describe(settings_for(env, workspace), env)
     assert line == f"AWS credentials: role assumed with the key inputs (`{ROLE}`)"
     assert INPUT_SECRET not in line and INPUT_KEY_ID not in line
+
+
+def test_role_locally_without_any_credentials(workspace: Path) -> None:
+    """Outside Actions a role needs base credentials; the message says so, not "inputs empty"."""
+    env = make_env(workspace, {"role_to_assume": ROLE}, actions=False)
+    with pytest.raises(CredentialsError) as info:
+        make_session(settings_for(env, workspace), env, lambda _: None)
+    message = str(info.value)
+    assert message.startswith("`role-to-assume` is set, but there are no credentials")
+    assert "`AWS_PROFILE`" in message
+    assert info.value.title == "No AWS credentials"
