@@ -194,6 +194,8 @@ ENTRY_NAMES = frozenset(
         "index.xml",
         "opensearch.xml",
         "version.json",
+        "page-data.json",  # Gatsby: points at hashed chunks
+        "app-data.json",
     }
 )
 _ENTRY_EXTENSIONS = (".html", ".htm", ".xhtml", ".webmanifest")
@@ -207,6 +209,7 @@ _HASHED_OUTPUT_DIRS = frozenset(
     {"assets", "_astro", "_nuxt", "static", "chunks", "immutable", "js", "css", "media", "build"}
 )
 
+_CODE_EXTENSIONS = (".js", ".mjs", ".cjs", ".css", ".js.map", ".mjs.map", ".css.map")
 _TOKEN_CHARS = re.compile(r"^[A-Za-z0-9_-]+$")
 _HEX = re.compile(r"^[0-9a-f]+$")
 _DIMENSIONS = re.compile(r"^\d+x\d+$")
@@ -261,20 +264,30 @@ def _classes(token: str) -> tuple[bool, bool, bool, int]:
     return upper, lower, digit, changes
 
 
-def _is_hash(token: str, *, in_hashed_dir: bool) -> bool:
-    """Does `token` look like a content hash rather than a word, a version or a size?"""
+def _is_hash(token: str, *, in_hashed_dir: bool, is_code: bool) -> bool:
+    """Does `token` look like a content hash rather than a word, a version or a size?
+
+    Hashes made of letters alone are believed only where build tools put them, since
+    elsewhere such a token is more likely a word: mixed case (Vite's `DiwrgTda`, not
+    `MenuOpen`) in a build output folder (`assets/`, `_astro/`...), upper case only
+    (esbuild's `ABCDEFGH`, not `ORIGINAL`) there or in a script or stylesheet name.
+    """
     if not 8 <= len(token) <= 64 or not _TOKEN_CHARS.match(token):
         return False
     if _DIMENSIONS.match(token):
         return False
     upper, lower, digit, changes = _classes(token)
-    if changes < 3:  # `original`, `section1`, `2024`, `ABCDEFGH`: too regular for a hash
-        return False
     if digit and (upper or lower):
-        return True
-    # Letters only, mixed case (Rollup/Vite base64 hash such as `DiwrgTda`): could be
-    # a CamelCase word (`MenuOpen`), so believe it only in a build output folder.
-    return upper and lower and len(token) <= 12 and in_hashed_dir
+        if _HEX.match(token):  # lower-case hex holding digits and letters
+            return True
+        # Digits and letters interleaved (`5XQZ3ABC`, `Cz3kQ1a9`), not a word and a
+        # number side by side (`section1`, `chapter12`).
+        return changes >= 2
+    if digit:
+        return False
+    if upper and lower:
+        return in_hashed_dir and changes >= 3 and len(token) <= 12
+    return upper and len(token) == 8 and (in_hashed_dir or is_code)  # esbuild base32
 
 
 def is_fingerprinted(rel_path: str) -> bool:
@@ -283,6 +296,7 @@ def is_fingerprinted(rel_path: str) -> bool:
     if low.startswith(_IMMUTABLE_DIRS) or any(f"/{d}" in low for d in _IMMUTABLE_DIRS):
         return True
     folder, _, name = rel_path.rpartition("/")
+    is_code = name.lower().endswith(_CODE_EXTENSIONS)
     in_hashed_dir = any(part.lower() in _HASHED_OUTPUT_DIRS for part in folder.split("/"))
     parts = name.split(".")
     if len(parts) < 2:
@@ -292,7 +306,7 @@ def is_fingerprinted(rel_path: str) -> bool:
         # `[name].[hash].js` (webpack, Parcel, CRA, Astro): a whole dot-separated part,
         # but not the first (that is the name itself) unless it is a long hex hash.
         hex_name = index == 0 and len(part) >= 16 and _HEX.match(part) is not None
-        if (index > 0 or hex_name) and _is_hash(part, in_hashed_dir=in_hashed_dir):
+        if (index > 0 or hex_name) and _is_hash(part, in_hashed_dir=in_hashed_dir, is_code=is_code):
             return True
         # `[name]-[hash].js` (Vite, Rollup, esbuild, Gatsby): the tail after the last
         # `-` or `_` separator; Rollup hashes are 8 characters and may contain `-`/`_`.
@@ -301,7 +315,7 @@ def is_fingerprinted(rel_path: str) -> bool:
                 tail = part[-size:]
                 if size != 8 and not _HEX.match(tail):
                     continue
-                if _is_hash(tail, in_hashed_dir=in_hashed_dir):
+                if _is_hash(tail, in_hashed_dir=in_hashed_dir, is_code=is_code):
                     return True
     return False
 

@@ -134,6 +134,9 @@ def test_not_entry_files(path: str) -> None:
         "_app/immutable/entry/start.js",  # SvelteKit
         "main.3f2a9c1b4d5e6f70.js",  # Angular (webpack)
         "main-5XQZ3ABC.js",  # Angular / esbuild base32
+        "chunk-ABCDEFGH.js",  # esbuild base32 that happens to hold no digit
+        "polyfills-RT5I6R6G.js",
+        "main.12345abc.js",  # hex: digits and letters, even in two runs
         "_astro/index.BQ2Y1s3k.css",  # Astro
         "_nuxt/entry.D0BpOjvN.js",  # Nuxt 3
         "app-3f2a9c1b4d5e6f708192.js",  # Gatsby
@@ -162,7 +165,11 @@ def test_fingerprinted_assets_are_immutable(path: str) -> None:
         "font-awesome-4.7.0.css",
         "favicon.ico",
         "images/photo.jpg",
-        "chunk-ABCDEFGH.js",  # letters of one case only: too regular, not trusted
+        "LICENSE-ORIGINAL.txt",  # upper-case word, not a script
+        "Header-NavLinks.js",  # CamelCase word outside a build folder
+        "index-DiwrgTda.png",  # letters-only token outside a build folder: not trusted
+        "audio-mp3.zip",
+        "styles-5INURT.css",  # too short
         "release-notes.txt",
         "abcdef12",
     ],
@@ -216,3 +223,38 @@ def test_named_types_without_extension() -> None:
     path = ".well-known/apple-app-site-association"
     assert content_type_for(path) == "application/json"
     assert is_entry_file(path)
+
+
+@pytest.mark.parametrize(
+    ("template", "alphabet", "size", "at_least"),
+    [
+        (
+            "assets/index-{}.js",
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+            8,
+            0.9,
+        ),
+        (
+            "_astro/page.{}.css",
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+            8,
+            0.9,
+        ),
+        ("main-{}.js", "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 8, 0.85),
+        ("main.{}.js", "0123456789abcdef", 8, 0.95),
+        ("static/media/logo.{}.png", "0123456789abcdef", 8, 0.95),
+        ("main.{}.js", "0123456789abcdef", 20, 0.99),
+    ],
+)
+def test_fingerprint_recognition_rate(
+    template: str, alphabet: str, size: int, at_least: float
+) -> None:
+    """Random hashes in each build tool's format are recognised nearly always (seeded)."""
+    import random
+
+    rng = random.Random(0)
+    names = [
+        template.format("".join(rng.choice(alphabet) for _ in range(size))) for _ in range(2000)
+    ]
+    rate = sum(is_fingerprinted(n) for n in names) / len(names)
+    assert rate >= at_least
