@@ -58,8 +58,8 @@ TABLES = {"inputs": inputs_table, "outputs": outputs_table, "local": local_table
 def block(name: str) -> str:
     """The full generated block, markers included."""
     return (
-        f"<!-- BEGIN GENERATED: {name} (python docs/gen_tables.py --write) -->\n"
-        f"{TABLES[name]()}\n"
+        f"<!-- BEGIN GENERATED: {name} (python docs/gen_tables.py --write) -->\n\n"
+        f"{TABLES[name]()}\n\n"
         f"<!-- END GENERATED: {name} -->"
     )
 
