@@ -319,6 +319,22 @@ def test_unreadable_folder_raises(tmp_path: Path) -> None:
         locked.chmod(0o755)
 
 
+def test_unlistable_folder_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder whose listing fails (as without read permission) is an error naming it."""
+    write(tmp_path, "a.txt")
+    write(tmp_path, "locked/b.txt")
+    real_scandir = os.scandir
+
+    def scandir(path: str) -> object:
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", path)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(SourceError, match=r"`locked/`.*Permission denied"):
+        scan(tmp_path, "", (), (), ())
+
+
 def test_walk_lists_without_hashing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """walk() finds files without reading them, for callers that hash later."""
     write(tmp_path, "a.txt", "abc")
