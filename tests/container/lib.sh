@@ -142,4 +142,8 @@ build_action_image() {
         log "docker build failed"
         exit 1
     fi
+    if [[ -n $DOCKERD_PID ]]; then
+        # Our private engine: drop the images that earlier builds left untagged.
+        docker image prune -f >/dev/null
+    fi
 }
