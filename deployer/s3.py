@@ -12,8 +12,8 @@ import base64
 import hashlib
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
 from botocore.exceptions import (
@@ -44,6 +44,8 @@ DELETE_BATCH = 1000
 # files this big, so single PUTs (with Content-MD5) stay the rule below 64 MiB.
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 PART_SIZE = 16 * 1024 * 1024
+# Files up to this size are read into memory and sent as bytes (see `put_file`).
+SMALL_BODY = 1024 * 1024
 COPY_LIMIT = 5 * 1024**3  # CopyObject's largest source; above it, send the bytes again
 META_MD5 = "md5"
 RECORD_CONTENT_TYPE = "application/json"
@@ -95,6 +97,10 @@ def _meta_md5(metadata: dict[str, str] | None) -> str | None:
             if len(text) == 32 and all(ch in "0123456789abcdef" for ch in text):
                 return text
     return None
+
+
+def _closing(body: BinaryIO | bytes) -> AbstractContextManager[Any]:
+    return nullcontext() if isinstance(body, bytes) else body
 
 
 def _endpoint_host(client: S3Client) -> str:
@@ -191,15 +197,18 @@ class S3Store:
         """
         if file.size >= self.multipart_threshold:
             return self._put_multipart(file)
+        # Small files go as bytes, not a file object: botocore sends `Expect: 100-continue`
+        # (and waits a round trip for the answer) for every file-like body, whatever its size.
         try:
-            body = file.path.open("rb")
+            body: BinaryIO | bytes = (
+                file.path.read_bytes() if file.size <= SMALL_BODY else file.path.open("rb"))
         except OSError as err:
             raise S3Error(
                 f"Could not read `{file.path}` to upload it as `{file.key}`: "
                 f"{err.strerror or err}. Make sure nothing deletes or locks files in "
                 "`source-dir` while the deploy runs.",
                 short=f"unreadable: {err.strerror or type(err).__name__}") from None
-        with body, self._errors("PutObject", file.key):
+        with _closing(body), self._errors("PutObject", file.key):
             resp = self.client.put_object(
                 Bucket=self.bucket, Key=file.key, Body=body,
                 ContentType=file.headers.content_type,
