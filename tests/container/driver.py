@@ -489,13 +489,21 @@ def run_step(
     extra_env: Mapping[str, str] | None = None,
 ) -> Run:
     """One `docker run`; checks the workspace is left exactly as it was."""
-    before = snapshot(runner.workspace)
+    watched = {"workspace": runner.workspace, "home": runner.root / "home"}
+    watched["workflow"] = runner.root / "workflow"
+    before = {label: snapshot(path) for label, path in watched.items()}
     result = runner.run(inputs, extra_env)
-    after = snapshot(runner.workspace)
+    after = {label: snapshot(path) for label, path in watched.items()}
     checks.check(
         f"{name}: nothing written into the workspace",
-        before == after,
-        diff_snapshots(before, after),
+        before["workspace"] == after["workspace"],
+        diff_snapshots(before["workspace"], after["workspace"]),
+    )
+    checks.check(
+        f"{name}: nothing written into /github/home or /github/workflow",
+        before["home"] == after["home"] and before["workflow"] == after["workflow"],
+        diff_snapshots(before["home"], after["home"])
+        + diff_snapshots(before["workflow"], after["workflow"]),
     )
     checks.check(
         f"{name}: no traceback",
