@@ -218,3 +218,47 @@ def test_applying_a_plan_then_planning_again_does_nothing(
     again = run_plan(files, applied, new_record)
     assert again.is_empty, again
     assert len(again.unchanged) == len(local)
+
+
+@settings(max_examples=200, deadline=None)
+@given(keys=st.lists(keys_st, max_size=30), max_paths=st.integers(1, 20))
+def test_origin_path_is_transparent(keys: list[str], max_paths: int) -> None:
+    """Keys under an origin path give the same paths as the same keys at the root."""
+    under = ["app/" + k for k in keys] + ["elsewhere/" + k for k in keys]
+    assert paths_for(under, origin_path="/app/", max_paths=max_paths) == paths_for(
+        keys, origin_path="", max_paths=max_paths
+    )
+
+
+_file_name = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_characters="/\x00"), min_size=1, max_size=12
+).filter(lambda n: n not in (".", "..") and len(n.encode()) <= 255)
+
+
+@settings(max_examples=150, deadline=None)
+@given(names=st.lists(_file_name, min_size=1, max_size=8, unique=True))
+def test_any_file_name_is_published_under_its_nfc_key_or_warned(names: list[str]) -> None:
+    """On disk, every name either becomes `prefix` + its NFC form, or is excluded or warned
+    about; keys are unique, NFC, and the scan never crashes."""
+    import tempfile
+    import unicodedata
+
+    from deployer.local import scan
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "keep.txt").write_bytes(b"k")
+        for name in names:
+            (root / "d").mkdir(exist_ok=True)
+            (root / "d" / name).write_bytes(name.encode())
+        result = scan(root, "p/", (), (), ())
+        got = [f.key for f in result.files]
+        assert got == sorted(set(got))
+        assert all(unicodedata.is_normalized("NFC", k) for k in got)
+        assert "p/keep.txt" in got
+        on_disk = {n.name for n in (root / "d").iterdir()}
+        published = {k.removeprefix("p/d/") for k in got if k.startswith("p/d/")}
+        assert published <= {unicodedata.normalize("NFC", n) for n in on_disk}
+        missing = {unicodedata.normalize("NFC", n) for n in on_disk} - published
+        # Whatever is not published was excluded by a default rule or warned about.
+        assert len(missing) <= result.excluded + len(result.warnings)
