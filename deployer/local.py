@@ -130,6 +130,11 @@ def _nfc(name: str) -> str:
     )
 
 
+def _shown(path: str, root: str) -> str:
+    """A path relative to the source folder, with non-ASCII escaped (NFD vs NFC visible)."""
+    return ascii(os.path.relpath(path, root).replace(os.sep, "/"))
+
+
 def _inside(real: str, root: str) -> bool:
     return real == root or real.startswith(root + os.sep) or root == os.sep
 
@@ -154,6 +159,7 @@ def _target_excluded(
 def walk(source_dir: Path, exclude: tuple[str, ...] = ()) -> WalkResult:
     """List the files to publish (no hashing). Raises SourceError if a folder is unreadable."""
     root = os.path.realpath(source_dir)
+    root_given = os.fspath(source_dir)
     matchers: list[Callable[[str], bool]] = [compile_glob(p) for p in (*DEFAULT_EXCLUDES, *exclude)]
 
     def excluded_path(rel: str) -> bool:
@@ -271,9 +277,9 @@ def walk(source_dir: Path, exclude: tuple[str, ...] = ()) -> WalkResult:
                     keep_new = rank < previous[1]
                     kept, dropped = (found, previous[0]) if keep_new else (previous[0], found)
                     warnings.append(
-                        f"Skipped `{dropped.path}`: its name differs from `{kept.path}` only "
-                        "in Unicode normalisation and both would publish to the same key; "
-                        "rename or remove one."
+                        f"Skipped {_shown(dropped.path, root_given)}: its name differs from "
+                        f"{_shown(kept.path, root_given)} only in Unicode normalisation and "
+                        f"both would publish to the same key `{rel}`; rename or remove one."
                     )
                     if not keep_new:
                         continue
