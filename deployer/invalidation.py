@@ -91,7 +91,7 @@ def _ancestors(folder: str) -> list[str]:
     """`/a/b/` -> [`/a/b/`, `/a/`, `/`]."""
     out = [folder]
     while folder != "/":
-        folder = folder[: folder.rstrip("/").rfind("/") + 1]
+        folder = folder[: folder[:-1].rfind("/") + 1]
         out.append(folder)
     return out
 

@@ -170,3 +170,9 @@ def test_caller_reference_is_short_and_safe() -> None:
     assert len(ref) <= 128
     assert ref.isascii()
     assert ref.isprintable()
+
+
+def test_rollup_with_empty_segments() -> None:
+    """Keys with `//` (empty folder names) roll up under their real parent folders."""
+    keys = ["a//b.js", "a//c.js", "a/d.js", "e.js", "f.js"]
+    assert paths(*keys, max_paths=3) == ("/a/*", "/e.js", "/f.js")
