@@ -18,7 +18,7 @@ RECORD_KEY = PREFIX + ".s3-cloudfront-deploy.json"
 
 # Names from a small alphabet (so folders and keys collide often) plus any Unicode.
 _segment = st.one_of(
-    st.sampled_from(["a", "b", "index.html", "img", "x y", "소개", "c#", "100%", "q?", "s*t"]),
+    st.sampled_from(["a", "b", "index.html", "img", "x y", "소개", "c#", "100%", "q?", "s*t", ""]),
     st.text(
         alphabet=st.characters(codec="utf-8", exclude_characters="/"),
         min_size=1,
