@@ -1,7 +1,8 @@
 """Orchestration over two narrow protocols (`Store`, `CDN`): the order that keeps a site whole.
 
 1. scan the source folder (content MD5s, headers), while at the same time
-2. the bucket is listed under the prefix and the deploy record read;
+2. the bucket is listed under the prefix, the deploy record read and each
+   distribution's origin looked up (a wrong `distribution-id` fails before any write);
 3. HEAD (in parallel) only the objects the listing and record cannot vouch for;
 4. plan (pure), then refuse before any write if `max-delete` would be exceeded;
 5. upload new and changed assets in parallel;
@@ -269,6 +270,7 @@ class _Deployment:
         self.log, self.outcome, self.clock = log, outcome, clock
         self.lock = threading.Lock()
         self.etags: dict[str, str] = {}  # key -> ETag of what this run wrote
+        self.origins: dict[str, str | None] = {}  # distribution -> key prefix it serves
 
     def run(self) -> None:
         settings, store, log, outcome = self.settings, self.store, self.log, self.outcome
@@ -281,12 +283,13 @@ class _Deployment:
             # record read (network): neither waits for the other.
             listed = pool.submit(store.list_objects, prefix)
             recorded = pool.submit(self.read_record)
+            looked_up = pool.submit(self.lookup_origins)
             try:
                 scan = local.scan(settings.source_dir, prefix, settings.exclude,
                                   settings.content_type, settings.cache_control)
             except BaseException:
-                listed.cancel()
-                recorded.cancel()
+                for future in (listed, recorded, looked_up):
+                    future.cancel()
                 raise
             for text in scan.warnings:
                 self.warn(text, "Skipped file")
@@ -297,6 +300,8 @@ class _Deployment:
             listing = plan.index_listing(listed.result())
             log.info(f"Listed {len(listing)} objects under s3://{settings.bucket}/{prefix}")
             record_entries, record_current = recorded.result()
+            # A wrong `distribution-id` fails here, before any write.
+            self.origins = looked_up.result()
 
             # 3. HEAD only what the listing and the record cannot vouch for.
             to_head = plan.keys_to_head(scan.files, listing, record_entries)
@@ -364,6 +369,13 @@ class _Deployment:
         with self.lock:
             self.outcome.warnings.append(text)
         self.log.warning(text, title=title)
+
+    def lookup_origins(self) -> dict[str, str | None]:
+        """Each distribution's origin key prefix; raises for a distribution that does not exist."""
+        if self.settings.invalidation == "none":
+            return {}
+        return {dist: self.cdn.origin_path(dist, self.settings.bucket)
+                for dist in self.settings.distribution_ids}
 
     def read_record(self) -> tuple[dict[str, ObjectState], bool]:
         """The last completed deploy's record, and whether it was read cleanly."""
@@ -509,7 +521,7 @@ class _Deployment:
         settings = self.settings
         if settings.invalidation == "all":
             return ALL_PATHS
-        origin = self.cdn.origin_path(dist, settings.bucket)
+        origin = self.origins.get(dist)
         if origin is None:
             self.warn(f"Could not tell which folder of `{settings.bucket}` distribution "
                       f"`{dist}` serves (no access to its configuration, or none of its "

@@ -143,8 +143,11 @@ class FakeCDN:
         self.fail = fail
         self.calls: list[tuple[str, tuple[str, ...], str]] = []
         self.waited: list[str] = []
+        self.missing: set[str] = set()
 
     def origin_path(self, distribution_id: str, bucket: str) -> str | None:
+        if distribution_id in self.missing:
+            raise RemoteError("no such distribution; check `distribution-id`")
         return self.origin
 
     def invalidate(self, distribution_id: str, paths: Sequence[str],
@@ -539,3 +542,14 @@ def test_short_reason() -> None:
     err.short = "503 after retries"  # type: ignore[attr-defined]
     assert deploy.short_reason(err) == "503 after retries"
     assert deploy.short_reason(ValueError("x")) == "ValueError"
+
+
+def test_missing_distribution_fails_before_any_write(world: World) -> None:
+    """A `distribution-id` that does not exist is found out before anything is written."""
+    (world.site / "index.html").write_bytes(b"<h1>new</h1>")
+    world.cdn.missing = {"E2ABCDEF123456"}
+    _, err = world.deploy_raises(RemoteError)
+    assert "`distribution-id`" in str(err)
+    assert world.events.writes() == []
+    world.deploy(invalidation="none")  # not looked up when it is not used
+    assert world.events.keys("put")
