@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from botocore.config import Config
+from botocore.utils import parse_timestamp
 
 from deployer.settings import Settings
 
@@ -68,6 +70,23 @@ def s3_endpoint(settings: Settings, env: Mapping[str, str] | None = None) -> str
     return None
 
 
+def fast_timestamp(value: str) -> datetime:
+    """Response timestamps without dateutil when they are ISO 8601 (ListObjectsV2's
+    `LastModified`): botocore's default parser cost 0.1 s of CPU per 2,000 listed keys.
+    Anything else (HTTP dates, naive times) goes to botocore's own parser."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return parse_timestamp(value)
+    return parsed if parsed.tzinfo is not None else parse_timestamp(value)
+
+
+def use_fast_timestamps(session: boto3.session.Session) -> None:
+    """Make every client created from `session` from now on parse timestamps fast."""
+    factory = session._session.get_component("response_parser_factory")
+    factory.set_parser_defaults(timestamp_parser=fast_timestamp)
+
+
 def s3_client(
     session: boto3.session.Session,
     settings: Settings,
@@ -80,6 +99,7 @@ def s3_client(
     """
     endpoint = s3_endpoint(settings, env)
     config = client_config(settings, path_style=endpoint is not None)
+    use_fast_timestamps(session)
     if settings.endpoint_url:
         # Passing endpoint_url explicitly overrides AWS_ENDPOINT_URL(_S3).
         return session.client("s3", endpoint_url=settings.endpoint_url, config=config)
