@@ -65,6 +65,11 @@ def compile_glob(pattern: str) -> Matcher:
     raw = pattern.strip()
     if not raw:
         raise ValueError("is empty")
+    if raw.startswith("!"):
+        raise ValueError(
+            "starts with `!`: negation is not supported; list only what to match "
+            "(rules are tried in order, so put a narrower rule first)"
+        )
     if "\\" in raw:
         raise ValueError("contains `\\`; use `/` as the folder separator")
     folder = raw.endswith("/")

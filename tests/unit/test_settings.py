@@ -245,6 +245,12 @@ def test_bad_exclude(workspace: Path) -> None:
     assert "unclosed" in problems(workspace, exclude="*.map\nsrc/[abc")["exclude"]
 
 
+def test_negated_pattern_refused(workspace: Path) -> None:
+    """`!pattern` is not silently taken literally: it is refused with the fix."""
+    assert "negation is not supported" in problems(workspace, exclude="!keep.html")["exclude"]
+    assert "negation" in problems(workspace, cache_control="!*.html: no-cache")["cache-control"]
+
+
 def test_key_without_secret(workspace: Path) -> None:
     """A key ID without its secret names the missing input."""
     found = problems(workspace, aws_access_key_id="AKIAEXAMPLE")
