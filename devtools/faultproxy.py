@@ -22,6 +22,9 @@ SigV4 signs it and SeaweedFS verifies it (a rewritten Host gives
 SignatureDoesNotMatch). Only hop-by-hop headers (`Connection`, `Keep-Alive`,
 `Expect`, ...) are dropped; none of them is signed.
 
+`response_hook(method, path, status, body) -> body` may rewrite what the server
+answered (a malformed listing, say); Content-Length follows the new body.
+
 `proxy.stats` counts what happened (thread-safe snapshot): requests per method,
 faults injected per kind, writes that landed (2xx from the server), and the keys
 whose PUT landed, in order. Run it by hand with
@@ -37,14 +40,16 @@ import random
 import re
 import socket
 import struct
+import subprocess
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
@@ -108,6 +113,10 @@ class Stats:
         return sum(n for kind, n in self.injected.items() if kind != "delay")
 
 
+# (method, path, status, body) -> the body to send instead (e.g. a corrupted listing).
+ResponseHook = Callable[[str, str, int, bytes], bytes]
+
+
 def split_path(path: str) -> tuple[str, str]:
     """`/bucket/some/key?x=1` -> (`bucket`, `some/key`), decoded. Path-style addressing."""
     raw = urlsplit(path).path
@@ -118,13 +127,21 @@ def split_path(path: str) -> tuple[str, str]:
 class FaultProxy:
     """A threaded reverse proxy to `upstream` that injects `faults`. Use as a context manager."""
 
-    def __init__(self, upstream: str, faults: Faults | None = None, *, port: int = 0) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        faults: Faults | None = None,
+        *,
+        port: int = 0,
+        response_hook: ResponseHook | None = None,
+    ) -> None:
         parts = urlsplit(upstream)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"upstream must be an http:// URL, got {upstream!r}")
         self.upstream_host = parts.hostname
         self.upstream_port = parts.port or 80
         self._faults = faults or Faults()
+        self.response_hook = response_hook
         self._rng = random.Random(self._faults.seed)  # noqa: S311 - not crypto
         self._lock = threading.Lock()
         self._stats = Stats()
@@ -348,9 +365,7 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 for name, value in self.headers.items()
                 if name.lower() not in _HOP_BY_HOP
             ]
-            conn = http.client.HTTPConnection(
-                proxy.upstream_host, proxy.upstream_port, timeout=300
-            )
+            conn = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=300)
             try:
                 conn.putrequest(method, self.path, skip_host=True, skip_accept_encoding=True)
                 for name, value in headers:  # Host included, unchanged (SigV4 signs it)
@@ -366,9 +381,9 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 return
             finally:
                 conn.close()
-            proxy._record(
-                method, self.path, key, status, copy="x-amz-copy-source" in self.headers
-            )
+            proxy._record(method, self.path, key, status, copy="x-amz-copy-source" in self.headers)
+            if proxy.response_hook is not None:
+                data = proxy.response_hook(method, self.path, status, data)
             self.send_response_only(status, resp.reason)
             has_length = False
             for name, value in out_headers:
@@ -441,3 +456,45 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# -- permission faults ----------------------------------------------------------------------
+
+
+def _seaweed_ports(pid: int) -> tuple[int, int]:
+    """(master port, filer port) of a running `weed mini`, read from its command line."""
+    args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    ports: dict[str, int] = {}
+    for raw in args:
+        text = raw.decode(errors="replace")
+        for name in ("master", "filer"):
+            if text.startswith(f"-{name}.port="):
+                ports[name] = int(text.split("=", 1)[1])
+    if set(ports) != {"master", "filer"}:
+        raise RuntimeError(f"process {pid} is not a `weed mini` with -master.port/-filer.port")
+    return ports["master"], ports["filer"]
+
+
+def add_seaweed_identity(
+    weed: str, pid: int, *, name: str, access_key: str, secret_key: str, actions: Sequence[str]
+) -> None:
+    """Add an S3 identity to a running SeaweedFS (`weed shell` `s3.configure -apply`).
+
+    Used to make credentials that may only `Read`/`List` (access denied on writes).
+    `weed` is the binary, `pid` the `weed mini` process (`Server.pid`).
+    """
+    master, filer = _seaweed_ports(pid)
+    command = (
+        f"s3.configure -user={name} -access_key={access_key} -secret_key={secret_key} "
+        f"-actions={','.join(actions)} -apply\n"
+    )
+    proc = subprocess.run(
+        [weed, "shell", f"-master=127.0.0.1:{master}", f"-filer=127.0.0.1:{filer}"],
+        input=command,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if proc.returncode != 0 or access_key not in proc.stdout:
+        raise RuntimeError(f"weed shell s3.configure failed: {proc.stdout[-500:]}{proc.stderr}")
