@@ -125,8 +125,17 @@ class FakeRunner:
             (self.root / name).mkdir(parents=True, exist_ok=True)
         (self.root / "workflow" / "event.json").write_text('{"ref": "refs/heads/main"}\n')
 
-    def run(self, inputs: Mapping[str, str], extra_env: Mapping[str, str] | None = None) -> Run:
-        """One step: a fresh GITHUB_OUTPUT / GITHUB_STEP_SUMMARY, then `docker run`."""
+    def run(
+        self,
+        inputs: Mapping[str, str],
+        extra_env: Mapping[str, str] | None = None,
+        *,
+        override: tuple[str, ...] = (),
+    ) -> Run:
+        """One step: a fresh GITHUB_OUTPUT / GITHUB_STEP_SUMMARY, then `docker run`.
+
+        `override` (measurements only): `--entrypoint` and its arguments instead of the image's.
+        """
         self.runs += 1
         commands = self.root / "file_commands"
         output_name = f"set_output_{uuid.uuid4()}"
@@ -197,7 +206,9 @@ class FakeRunner:
             ("workspace", "/github/workspace"),
         ):
             argv += ["-v", f"{self.root / host}:{inside}"]
-        argv += ["--network", "host", self.image]
+        if override:
+            argv += ["--entrypoint", override[0]]
+        argv += ["--network", "host", self.image, *override[1:]]
         client_env = {**env, **client_env}
         started = time.perf_counter()
         proc = subprocess.run(
@@ -697,6 +708,28 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
+# Runs the entrypoint as the image does, then prints to stderr how long ago the process
+# started (from /proc: field 22 of /proc/self/stat against /proc/uptime, 10 ms resolution).
+INSIDE_TIMER = (
+    "/opt/venv/bin/python",
+    "-c",
+    """
+import os, runpy, sys
+def elapsed():
+    with open("/proc/self/stat") as f:
+        start = int(f.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+    with open("/proc/uptime") as f:
+        return float(f.read().split()[0]) - start
+sys.argv = ["/app/entrypoint.py"]
+sys.path.insert(0, "/app")
+try:
+    runpy.run_path("/app/entrypoint.py", run_name="__main__")
+finally:
+    print(f"inside: {elapsed():.3f}", file=sys.stderr)
+""",
+)
+
+
 def load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -744,12 +777,20 @@ def measure(image: str, base: str, files: int, repeats: int) -> int:
                 print(first.describe(), flush=True)
                 return 1
             times: list[float] = []
+            inside: list[float] = []
             for _ in range(repeats):
                 again = runner.run(inputs)
                 if again.returncode != 0 or again.outputs.get("uploaded-count") != "0":
                     print(again.describe(), flush=True)
                     return 1
                 times.append(again.seconds)
+                # The same deploy timed inside the container: interpreter start to exit.
+                timed_inside = runner.run(inputs, override=INSIDE_TIMER)
+                found = re.search(r"^inside: ([0-9.]+)$", timed_inside.stderr, re.MULTILINE)
+                if timed_inside.returncode != 0 or found is None:
+                    print(timed_inside.describe(), flush=True)
+                    return 1
+                inside.append(float(found.group(1)))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     median = statistics.median(times)
@@ -762,6 +803,10 @@ def measure(image: str, base: str, files: int, repeats: int) -> int:
         f"max {max(times):.2f} s over {repeats} runs (docker run wall time; budget "
         f"{NO_CHANGE_BUDGET_S:.0f} s)",
         flush=True,
+    )
+    print(
+        f"  of which the program inside the container (interpreter start to exit): median "
+        f"{statistics.median(inside):.2f} s, min {min(inside):.2f} s"
     )
     print(f"load average at the end: {load()} (other work on the machine slows every figure)")
     ok = added_mb <= SIZE_BUDGET_MB and median <= NO_CHANGE_BUDGET_S
