@@ -1,0 +1,147 @@
+"""Crash safety: a deploy killed with SIGKILL part-way, then run again.
+
+v1 is deployed cleanly (its deploy record is written). v2 changes every asset, the
+home page and deletes a page; it is deployed through a proxy that slows every PUT,
+and the process is SIGKILLed once some of the new assets have landed. Then the same
+v2 is deployed again, normally. The second run must
+
+- converge: the bucket holds exactly the source, byte for byte;
+- invalidate every path that changed since the last *completed* deploy (v1), including
+  the assets the killed run had already uploaded: in the bucket they now look
+  unchanged, only the deploy record (still v1's) tells that the CDN may serve old bytes.
+
+A third run has nothing to do and invalidates nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from devtools.action import ENTRYPOINT, runner_env
+from devtools.faultproxy import FaultProxy, Faults
+from devtools.servers import Server
+from tests.integration.conftest import RunAction
+from tests.integration.test_faults import bucket_bytes, covers, invalidated_paths, site_objects
+
+ASSETS = 30
+RECORD = ".s3-cloudfront-deploy.json"
+
+
+def write_site(root: Path, version: int) -> None:
+    """v1 or v2 of a site; v2 edits every asset (half of them keep their size)."""
+    for i in range(ASSETS):
+        body = f"/* asset {i} v{version} */\n".encode() + bytes([65 + i % 26]) * (500 + i)
+        if version == 2 and i % 2:
+            body = f"/* asset {i} v{version} */\n".encode() + bytes([97 + i % 26]) * (500 + i)
+        path = root / "assets" / f"chunk-{i:02d}.js"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+    (root / "index.html").write_text(f"<!doctype html><title>home v{version}</title>")
+    (root / "about").mkdir(exist_ok=True)
+    (root / "about" / "index.html").write_text("<!doctype html><title>about</title>")
+    gone = root / "old" / "gone.html"
+    if version == 1:
+        gone.parent.mkdir(exist_ok=True)
+        gone.write_text("<!doctype html><title>soon gone</title>")
+    else:
+        gone.unlink()
+        (root / "assets" / "new-in-v2.js").write_text("// new\n")
+
+
+def local_files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_sigkill_mid_upload_then_rerun_converges_and_invalidates(
+    run_action: RunAction,
+    tmp_path: Path,
+    seaweed: Server,
+    moto_aws: Server,
+    deploy_inputs: dict[str, str],
+) -> None:
+    """Kill -9 after some PUTs landed; the re-run converges and invalidates all v1->v2 changes."""
+    workspace = tmp_path / "ws"
+    root = workspace / "site"
+    write_site(root, 1)
+    bucket, dist = deploy_inputs["bucket"], deploy_inputs["distribution-id"]
+    inputs = {**deploy_inputs, "invalidation-max-paths": "3000"}  # exact paths, no roll-up
+    v1 = run_action(workspace, inputs)
+    assert v1.returncode == 0, v1.describe()
+    v1_remote = bucket_bytes(seaweed, bucket)
+    assert RECORD in v1_remote
+    before = len(invalidated_paths(moto_aws, dist))
+
+    write_site(root, 2)
+    changed_assets = {f"assets/chunk-{i:02d}.js" for i in range(ASSETS)}
+
+    # The killed run: every PUT waits 0.4 s at the proxy, two at a time.
+    faults = Faults(methods=frozenset({"PUT"}), delay=1.0, delay_s=0.4)
+    with FaultProxy(seaweed.endpoint, faults) as proxy:
+        env = runner_env(
+            workspace,
+            {**inputs, "endpoint-url": proxy.url, "concurrency": "2"},
+            runner_dir=tmp_path / "killed-runner",
+            endpoints={"s3": seaweed.endpoint, "cloudfront": moto_aws.endpoint},
+        )
+        for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+            Path(env[name]).write_text("")
+        proc = subprocess.Popen(
+            [sys.executable, str(ENTRYPOINT)],
+            cwd=workspace,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            proxy.wait_for(
+                lambda s: len(changed_assets.intersection(s.landed_put_keys)) >= 6, timeout=60
+            )
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        time.sleep(faults.delay_s + 0.5)  # requests already in flight still land: let them
+        landed = changed_assets.intersection(proxy.stats.landed_put_keys)
+    assert proc.returncode == -signal.SIGKILL
+
+    partial = bucket_bytes(seaweed, bucket)
+    v2 = local_files(root)
+    landed_now = {k for k in changed_assets if partial.get(k) == v2[k]}
+    print(f"\nkilled run: {len(landed_now)} of {len(changed_assets)} changed assets had landed")
+    assert landed <= landed_now
+    assert 6 <= len(landed_now) < len(changed_assets), "the kill came too late to test anything"
+    assert partial["index.html"] == v1_remote["index.html"], "HTML went out before the assets"
+    assert "old/gone.html" in partial, "deleted before the uploads finished"
+    assert partial[RECORD] == v1_remote[RECORD], "the record moved without a completed deploy"
+    assert len(invalidated_paths(moto_aws, dist)) == before
+
+    # The re-run: converges, and invalidates everything that changed since v1.
+    rerun = run_action(workspace, inputs)
+    assert rerun.returncode == 0, rerun.describe()
+    assert site_objects(bucket_bytes(seaweed, bucket)) == v2
+    batches = invalidated_paths(moto_aws, dist)[before:]
+    assert len(batches) == 1, batches
+    paths = batches[0]
+    must = sorted(changed_assets | {"old/gone.html"})
+    missing = ["/" + key for key in must if not covers(paths, "/" + key)]
+    assert not missing, f"not invalidated: {missing}\n{rerun.describe()}"
+    assert covers(paths, "/index.html") and covers(paths, "/"), paths
+    assert not covers(paths, "/about/index.html"), paths  # unchanged since v1
+    # The point of the record: files the killed run uploaded look unchanged now, yet are
+    # invalidated (the CDN may still hold their v1 bytes).
+    assert all(covers(paths, "/" + key) for key in landed_now)
+    # ...and are not uploaded again.
+    not_yet = {key for key, body in v2.items() if partial.get(key) != body}
+    assert int(rerun.outputs["uploaded-count"]) == len(not_yet), rerun.describe()
+
+    # A third run: nothing to do, nothing to invalidate.
+    third = run_action(workspace, inputs)
+    assert third.returncode == 0, third.describe()
+    assert third.outputs["uploaded-count"] == "0"
+    assert third.outputs["invalidation-id"] == ""
+    assert len(invalidated_paths(moto_aws, dist)) == before + 1
