@@ -145,3 +145,72 @@ def test_sigkill_mid_upload_then_rerun_converges_and_invalidates(
     assert third.outputs["uploaded-count"] == "0"
     assert third.outputs["invalidation-id"] == ""
     assert len(invalidated_paths(moto_aws, dist)) == before + 1
+
+
+def test_sigkill_after_every_write_before_the_invalidation(
+    run_action: RunAction,
+    tmp_path: Path,
+    seaweed: Server,
+    moto_aws: Server,
+    deploy_inputs: dict[str, str],
+) -> None:
+    """Killed while CloudFront is unreachable: the bucket is v2, the CDN never heard of it.
+
+    The re-run finds nothing to upload or delete, yet must invalidate every v1->v2 change
+    (edited, and deleted: gone both locally and remotely), from the v1 record alone.
+    """
+    workspace = tmp_path / "ws"
+    root = workspace / "site"
+    write_site(root, 1)
+    bucket, dist = deploy_inputs["bucket"], deploy_inputs["distribution-id"]
+    inputs = {**deploy_inputs, "invalidation-max-paths": "3000"}
+    v1 = run_action(workspace, inputs)
+    assert v1.returncode == 0, v1.describe()
+    v1_record = bucket_bytes(seaweed, bucket)[RECORD]
+    before = len(invalidated_paths(moto_aws, dist))
+    write_site(root, 2)
+
+    # CloudFront behind a proxy that resets every CreateInvalidation (a POST).
+    with FaultProxy(moto_aws.endpoint, Faults(methods=frozenset({"POST"}), reset=1.0)) as cdn:
+        env = runner_env(
+            workspace,
+            inputs,
+            runner_dir=tmp_path / "killed-runner",
+            endpoints={"s3": seaweed.endpoint, "cloudfront": cdn.url},
+        )
+        for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+            Path(env[name]).write_text("")
+        proc = subprocess.Popen(
+            [sys.executable, str(ENTRYPOINT)],
+            cwd=workspace,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            cdn.wait_for(lambda s: s.injected["reset"] >= 1, timeout=60)
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    v2 = local_files(root)
+    remote = bucket_bytes(seaweed, bucket)
+    assert site_objects(remote) == v2, "every upload and delete should have landed"
+    assert remote[RECORD] == v1_record
+    assert len(invalidated_paths(moto_aws, dist)) == before
+
+    rerun = run_action(workspace, inputs)
+    assert rerun.returncode == 0, rerun.describe()
+    assert rerun.outputs["uploaded-count"] == "0", rerun.describe()
+    assert rerun.outputs["deleted-count"] == "0", rerun.describe()
+    batches = invalidated_paths(moto_aws, dist)[before:]
+    assert len(batches) == 1, (batches, rerun.describe())
+    paths = batches[0]
+    must = [f"/assets/chunk-{i:02d}.js" for i in range(ASSETS)]
+    must += ["/index.html", "/", "/old/gone.html"]
+    missing = [p for p in must if not covers(paths, p)]
+    assert not missing, f"not invalidated: {missing}\n{rerun.describe()}"
+    assert not covers(paths, "/about/index.html"), paths
+
+    third = run_action(workspace, inputs)
+    assert third.returncode == 0 and third.outputs["invalidation-id"] == "", third.describe()
