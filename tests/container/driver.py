@@ -425,6 +425,9 @@ print(json.dumps({
     "clients": clients,
     "uncompiled": missing[:20],
     "uncompiled_count": len(missing),
+    "app_extra": sorted(str(p) for p in pathlib.Path("/app").rglob("*")
+        if p.is_file() and p.suffix != ".pyc" and p.name != "entrypoint.py"
+        and not (p.parent.name == "deployer" and p.suffix == ".py")),
 }))
 """
 
@@ -479,6 +482,11 @@ def check_image(checks: Checks, image: str, base: str) -> None:
         "image: bytecode compiled at build time",
         facts["uncompiled_count"] == 0,
         f"{facts['uncompiled_count']} without .pyc, e.g. {facts['uncompiled']}",
+    )
+    checks.check(
+        "image: /app holds only entrypoint.py and deployer/*.py (.dockerignore)",
+        facts["app_extra"] == [],
+        str(facts["app_extra"]),
     )
     added_mb = (image_size(image) - image_size(base)) / 1e6
     print(f"     image adds {added_mb:.1f} MB over {base}", flush=True)
