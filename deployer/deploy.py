@@ -22,10 +22,11 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, closing
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from deployer import invalidation, local, plan, record
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 
 PROGRESS_EVERY_S = 2.0
 _T = TypeVar("_T")
+_I = TypeVar("_I")
 DELETE_BATCH = 1000
 ALL_PATHS = ("/*",)
 
@@ -239,25 +241,53 @@ class _Progress:
         self.log.progress(f"{self.label}: {self.done}/{self.total} ({pct}%){extra}")
 
 
-def _completed(futures: Sequence[Future[_T]], tick: Callable[[], None]) -> Iterator[Future[_T]]:
-    """Each future as it completes; `tick()` at least every `PROGRESS_EVERY_S` while waiting.
+def _in_parallel(
+    pool: ThreadPoolExecutor,
+    fn: Callable[[_I], _T],
+    items: Iterable[_I],
+    tick: Callable[[], None],
+    window: int,
+) -> Generator[tuple[_I, Future[_T]], None, None]:
+    """`fn(item)` for every item on `pool`, yielding `(item, future)` as each completes;
+    `tick()` at least every `PROGRESS_EVERY_S` while waiting. Use it in `closing()`:
+    leaving early cancels what has not started.
 
-    One done-callback per future, so O(1) per completion. (`wait(FIRST_COMPLETED)` in a
-    loop locks every pending future on each call: O(n^2), and with the GIL it starved the
-    worker threads; a third of a 2,000-file deploy's CPU went there.)
+    At most `window` items are in flight (submitted, not yet yielded): a Future per file
+    for every file at once cost ~1 KB each at 20,000 files. One done-callback per
+    future, so O(1) per completion (`wait(FIRST_COMPLETED)` in a loop locks every
+    pending future on each call: O(n^2); a third of a 2,000-file deploy's CPU went there).
     """
-    done: queue.SimpleQueue[Future[_T]] = queue.SimpleQueue()
-    for future in futures:
-        future.add_done_callback(done.put)
-    for _ in range(len(futures)):
-        while True:
+    done: queue.SimpleQueue[tuple[_I, Future[_T]]] = queue.SimpleQueue()
+    pending: set[Future[_T]] = set()
+    todo = iter(items)
+
+    def submit_next() -> None:
+        for item in todo:
+            future = pool.submit(fn, item)
+            pending.add(future)
+            future.add_done_callback(partial(_put_done, done, item))
+            return
+
+    try:
+        for _ in range(max(1, window)):
+            submit_next()
+        while pending:
             try:
-                finished = done.get(timeout=PROGRESS_EVERY_S)
+                item, finished = done.get(timeout=PROGRESS_EVERY_S)
             except queue.Empty:
                 tick()
                 continue
-            break
-        yield finished
+            pending.discard(finished)
+            submit_next()
+            yield item, finished
+    finally:
+        for future in pending:
+            future.cancel()
+
+
+def _put_done(done: queue.SimpleQueue[tuple[_I, Future[_T]]], item: _I,
+              future: Future[_T]) -> None:
+    done.put((item, future))
 
 
 def _run_parallel(
@@ -266,21 +296,16 @@ def _run_parallel(
     work: Callable[[Upload], None],
     on_error: Callable[[Upload, BaseException], None],
     progress: _Progress,
+    *,
+    window: int,
 ) -> None:
     """Run `work` on every item; errors go to `on_error`; progress lines while waiting."""
-    futures = [pool.submit(work, item) for item in items]
-    owner = dict(zip(futures, items, strict=True))
-    try:
-        for future in _completed(futures, progress.tick):
-            item = owner[future]
+    with closing(_in_parallel(pool, work, items, progress.tick, window)) as results:
+        for item, future in results:
             err = future.exception()
             if err is not None:
                 on_error(item, err)
             progress.step(item.file.size if item.action is Action.PUT else 0)
-    except BaseException:
-        for future in futures:
-            future.cancel()
-        raise
 
 
 def run(settings: Settings, store: Store, cdn: CDN, log: Log, outcome: Outcome,
@@ -310,7 +335,7 @@ class _Deployment:
             # 1-2. Scan (hashing, local CPU and disk) while the bucket is listed and the
             # record read (network): neither waits for the other.
             listed = pool.submit(store.list_objects, prefix)
-            recorded = pool.submit(self.read_record)
+            recorded = pool.submit(self.read_record_if_listed, listed)
             looked_up = pool.submit(self.lookup_origins)
             try:
                 scan = local.scan(settings.source_dir, prefix, settings.exclude,
@@ -405,6 +430,16 @@ class _Deployment:
         return {dist: self.cdn.origin_path(dist, self.settings.bucket)
                 for dist in self.settings.distribution_ids}
 
+    def read_record_if_listed(
+        self, listed: Future[list[RemoteObject]]
+    ) -> tuple[dict[str, ObjectState], bool]:
+        """The record, read only when the listing shows it: a first deploy saves a GET
+        (listing is strongly consistent, so an unlisted record would be a 404 anyway)."""
+        key = self.settings.record_key
+        if not any(obj.key == key for obj in listed.result()):
+            return {}, False
+        return self.read_record()
+
     def read_record(self) -> tuple[dict[str, ObjectState], bool]:
         """The last completed deploy's record, and whether it was read cleanly."""
         key = self.settings.record_key
@@ -434,22 +469,19 @@ class _Deployment:
         heads: dict[str, ObjectState] = {}
         denied = 0
         progress = _Progress(self.log, "Checked", len(keys), self.clock)
-        futures = {pool.submit(self.store.head, key): key for key in keys}
-        try:
-            for future in _completed(list(futures), progress.tick):
+        window = 2 * self.settings.concurrency
+        with closing(_in_parallel(pool, self.store.head, keys, progress.tick, window)) as results:
+            for key, future in results:
                 err = future.exception()
                 if err is None:
                     state = future.result()
                     if state is not None:
-                        heads[futures[future]] = state
+                        heads[key] = state
                 elif isinstance(err, RemoteError) and _denied(err):
                     denied += 1
                 else:
                     raise err
                 progress.step()
-        finally:
-            for future in futures:
-                future.cancel()
         if denied:
             self.warn(f"HEAD was denied for {denied} objects, so their content cannot be "
                       "verified and they are uploaded again. Allow `s3:GetObject` on the "
@@ -484,7 +516,8 @@ class _Deployment:
 
         self.log.info(f"{label}: {len(uploads)} files")
         progress = _Progress(self.log, label, len(uploads), self.clock)
-        _run_parallel(pool, uploads, work, on_error, progress)
+        _run_parallel(pool, uploads, work, on_error, progress,
+                      window=2 * self.settings.concurrency)
 
     def delete_phase(self, deletes: Sequence[str]) -> DeployError | None:
         if not deletes:
