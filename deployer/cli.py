@@ -140,13 +140,14 @@ def _deploy(
 ) -> None:
     """Validate, authenticate and deploy; `target` gets [bucket, prefix] once known."""
     from deployer import deploy  # noqa: PLC0415  (keep `--help` fast)
-    from deployer.auth import make_session  # noqa: PLC0415
+    from deployer.auth import describe, make_session  # noqa: PLC0415
     from deployer.settings import load_settings  # noqa: PLC0415
 
     settings = load_settings(flags, env, cwd)
     outcome.dry_run = settings.dry_run
     target[:] = [settings.bucket, settings.destination_prefix]
     session = make_session(settings, env, runner.mask)
+    runner.info(describe(settings, env))
     store, cdn = deploy.connect(settings, session, runner)
     deploy.run(settings, store, cdn, runner, outcome)
 

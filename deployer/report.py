@@ -278,6 +278,30 @@ def _more_item(n: int) -> str:
     return f"- _... and {n:,} more_"
 
 
+def _error_body(message: str) -> list[str]:
+    """One bullet per line; runs of lines indented 4+ spaces (a YAML fix) as a code block."""
+    lines = [line for line in message.splitlines() if line.strip()]
+    if len(lines) == 1:
+        return [md_text(message)]
+    out: list[str] = []
+    block: list[str] = []
+
+    def flush() -> None:
+        if block:
+            fence = "````" if any("```" in b for b in block) else "```"
+            out.extend(["", fence + "yaml", *(b[4:] for b in block), fence, ""])
+            block.clear()
+
+    for line in lines:
+        if line.startswith("    "):
+            block.append(line)
+            continue
+        flush()
+        out.append(f"- {md_text(line)}")
+    flush()
+    return out
+
+
 def summary_markdown(
     outcome: Outcome, *, bucket: str, prefix: str, error: DeployError | None
 ) -> str:
@@ -303,11 +327,7 @@ def summary_markdown(
         message = error.message
         if len(message.encode("utf-8")) > _ERROR_BYTES:
             message = message.encode("utf-8")[:_ERROR_BYTES].decode("utf-8", "ignore") + " ..."
-        lines = [line for line in message.splitlines() if line.strip()]
-        if len(lines) > 1:
-            md += [f"- {md_text(line)}" for line in lines]
-        else:
-            md += [md_text(message)]
+        md += _error_body(message)
         md.append("")
     if outcome.failed:
         failures = sorted(outcome.failed)

@@ -240,6 +240,8 @@ class Settings(BaseModel):
     @classmethod
     def _region(cls, value: str) -> str:
         value = value.strip()
+        if value == "auto":  # Cloudflare R2 and some S3-compatible servers
+            return value
         if not _REGION_RE.match(value):
             raise ValueError(
                 f"`{value}` is not an AWS region code; use the code, e.g. `ap-northeast-2` "

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from deployer.errors import ConfigError, InputProblem, RemoteError, TransferError
+from deployer.errors import ConfigError, DeployError, InputProblem, RemoteError, TransferError
 from deployer.interface import OUTPUTS
 from deployer.model import (
     Headers,
@@ -498,3 +498,15 @@ def test_terminal_report_dry_run() -> None:
     assert "Would upload 1 file:\n  + a.js (new, 100 B)\n" in text
     assert "Would delete 1 object:\n  - gone.html\n" in text
     assert "Would invalidate 1 path:\n    /gone.html\n" in text
+
+
+def test_error_yaml_fix_is_a_copyable_code_block() -> None:
+    """An indented YAML fix in an error message renders as a fenced block, not bullets."""
+    err = DeployError(
+        "The job cannot request a GitHub OIDC token. Add to the workflow:\n"
+        "    permissions:\n      id-token: write\n"
+        "Then re-run."
+    )
+    md = summary_markdown(Outcome(), bucket="b", prefix="", error=err)
+    assert "```yaml\npermissions:\n  id-token: write\n```" in md
+    assert "- Then re-run." in md

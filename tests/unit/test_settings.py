@@ -161,7 +161,9 @@ def test_bad_region(workspace: Path, region: str) -> None:
     assert "region code" in problems(workspace, aws_region=region)["aws-region"]
 
 
-@pytest.mark.parametrize("region", ["us-east-1", "ap-northeast-2", "us-gov-west-1", "eu-central-2"])
+@pytest.mark.parametrize(
+    "region", ["us-east-1", "ap-northeast-2", "us-gov-west-1", "eu-central-2", "auto"]
+)
 def test_good_region(workspace: Path, region: str) -> None:
     """Real region codes are accepted."""
     assert load(workspace, aws_region=region).aws_region == region
