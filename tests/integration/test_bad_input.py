@@ -189,9 +189,8 @@ CASES: tuple[Case, ...] = (
 )
 
 
-@pytest.fixture(scope="module")
-def read_only_keys(seaweed: Server) -> tuple[str, str]:
-    """Credentials of a SeaweedFS identity that may only Read and List."""
+def make_read_only_keys(seaweed: Server) -> tuple[str, str]:
+    """Credentials of a new SeaweedFS identity that may only Read and List."""
     key_id = "AKRO" + secrets.token_hex(8).upper()
     secret = secrets.token_urlsafe(30)
     add_seaweed_identity(
@@ -203,6 +202,11 @@ def read_only_keys(seaweed: Server) -> tuple[str, str]:
         actions=("Read", "List"),
     )
     return key_id, secret
+
+
+@pytest.fixture(scope="module")
+def read_only_keys(seaweed: Server) -> tuple[str, str]:
+    return make_read_only_keys(seaweed)
 
 
 @pytest.fixture(scope="module")
