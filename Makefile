@@ -2,7 +2,7 @@
 # the first target that needs it creates .venv with the machine's python3 and
 # installs pinned dependencies; later runs reuse it (stamp keyed on the pins).
 #
-#   make demo            deploy examples/site to local SeaweedFS + moto, twice
+#   make demo            deploy examples/site to local SeaweedFS + moto, then an incremental change
 #   make test            every check: ruff, mypy --strict, metadata, unit + integration tests
 #   make test-container  build the image and run it as the GitHub runner does (needs root)
 #   make bench           the benchmarks (bench/run.py)
