@@ -60,11 +60,15 @@ def site_objects(remote: dict[str, bytes]) -> dict[str, bytes]:
 
 
 def invalidated_paths(moto: Server, distribution: str) -> list[list[str]]:
-    """The paths of every invalidation of `distribution`, oldest first."""
+    """The paths of every invalidation of `distribution`, oldest first.
+
+    moto lists invalidations in creation order; the sort by CreateTime is stable.
+    """
     client = moto.client("cloudfront")
     summaries = client.list_invalidations(DistributionId=distribution)["InvalidationList"]
+    items = sorted(summaries.get("Items", []) or [], key=lambda item: item["CreateTime"])
     out = []
-    for item in reversed(summaries.get("Items", []) or []):
+    for item in items:
         inv = client.get_invalidation(DistributionId=distribution, Id=item["Id"])
         out.append(list(inv["Invalidation"]["InvalidationBatch"]["Paths"].get("Items", [])))
     return out
