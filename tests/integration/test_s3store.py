@@ -15,9 +15,9 @@ import pytest
 from deployer import aws
 from deployer.errors import CredentialsError, DeployError
 from deployer.model import Headers, LocalFile
-from deployer.s3 import S3Error, S3Store
+from deployer.s3 import ReadDenied, S3Error, S3Store
 from deployer.settings import Settings, load_settings
-from devtools.faultproxy import FaultProxy, Faults
+from devtools.faultproxy import ALL_METHODS, FaultProxy, Faults
 from devtools.servers import Server
 
 HTML = Headers("text/html; charset=utf-8", "no-cache")
@@ -256,6 +256,23 @@ def test_access_denied_names_the_iam_action(
     assert caught.value.short == "access denied"
     assert "`s3:PutObject`" in str(caught.value)
     assert f"arn:aws:s3:::{bucket}/*" in str(caught.value)
+
+
+def test_read_denied_is_distinguishable(seaweed: Server, bucket: str, tmp_path: Path) -> None:
+    """A 403 on HEAD or GET raises ReadDenied (the deploy degrades it to a warning)."""
+    client = seaweed.client("s3")
+    client.put_object(Bucket=bucket, Key="locked.html", Body=b"x")
+    client.put_object(Bucket=bucket, Key=".s3-cloudfront-deploy.json", Body=b"{}")
+    faults = Faults(methods=ALL_METHODS, fail_keys=r"^(locked\.html|\.s3-cloudfront-deploy\.json)$",
+                    fail_with="denied")
+    with FaultProxy(seaweed.endpoint, faults) as proxy:
+        store = make_store(seaweed, bucket, tmp_path, endpoint=proxy.url)
+        with pytest.raises(ReadDenied) as head_denied:
+            store.head("locked.html")
+        with pytest.raises(ReadDenied) as get_denied:
+            store.get_record(".s3-cloudfront-deploy.json")
+    assert "`s3:GetObject`" in str(head_denied.value)
+    assert get_denied.value.title == "Access denied"
 
 
 def test_transient_faults_are_retried(seaweed: Server, bucket: str, tmp_path: Path) -> None:
