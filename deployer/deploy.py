@@ -575,7 +575,7 @@ class _Deployment:
             results.append(result)
             outcome.invalidations.append(result)
         if settings.wait_for_invalidation and results:
-            first_error = first_error or self.wait_all(results)
+            self.wait_all(results)
         return first_error
 
     def paths_for(self, dist: str, keys: Sequence[str]) -> tuple[str, ...]:
@@ -594,24 +594,35 @@ class _Deployment:
         return invalidation.paths_for(keys, origin_path=origin,
                                       max_paths=settings.invalidation_max_paths)
 
-    def wait_all(self, results: Sequence[InvalidationResult]) -> DeployError | None:
+    def wait_all(self, results: Sequence[InvalidationResult]) -> None:
+        """Wait for every invalidation within one shared `wait_timeout_s`.
+
+        Never an error: the files are deployed and the invalidations created, so the
+        record must still be written. A timeout or a failed status check is a warning.
+        """
         timeout = self.settings.wait_timeout_s
+        deadline = self.clock() + timeout
         self.log.info(f"Waiting for {len(results)} invalidation(s) to complete "
                       f"(at most {timeout:.0f} s)")
         for result in results:
+            remaining = max(0.0, deadline - self.clock())
             try:
-                status = self.cdn.wait(result.distribution_id, result.invalidation_id, timeout)
+                status = self.cdn.wait(result.distribution_id, result.invalidation_id,
+                                       remaining)
             except DeployError as err:
-                return err
+                self.warn(f"Could not check invalidation `{result.invalidation_id}` on "
+                          f"`{result.distribution_id}`: {err.message} It was created and "
+                          "finishes on its own.", "Invalidation status unknown")
+                continue
             index = self.outcome.invalidations.index(result)
             self.outcome.invalidations[index] = replace(result, status=status)
             if status.lower() != "completed":
                 self.warn(f"Invalidation `{result.invalidation_id}` on "
                           f"`{result.distribution_id}` is still {status} after {timeout:.0f} "
-                          "s; it finishes on its own.", "Invalidation still in progress")
+                          "s (`wait-for-invalidation`); it finishes on its own.",
+                          "Invalidation still in progress")
             else:
                 self.log.info(f"Invalidation `{result.invalidation_id}` completed")
-        return None
 
 
 def _display_source(settings: Settings) -> str:

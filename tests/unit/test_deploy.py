@@ -144,6 +144,8 @@ class FakeCDN:
         self.calls: list[tuple[str, tuple[str, ...], str]] = []
         self.waited: list[str] = []
         self.missing: set[str] = set()
+        self.wait_status = "COMPLETED"
+        self.wait_error = False
 
     def origin_path(self, distribution_id: str, bucket: str) -> str | None:
         if distribution_id in self.missing:
@@ -161,7 +163,9 @@ class FakeCDN:
 
     def wait(self, distribution_id: str, invalidation_id: str, timeout_s: float) -> str:
         self.waited.append(invalidation_id)
-        return "COMPLETED"
+        if self.wait_error:
+            raise RemoteError("Access denied: allow `cloudfront:GetInvalidation`.")
+        return self.wait_status
 
 
 class FakeLog:
@@ -553,3 +557,19 @@ def test_missing_distribution_fails_before_any_write(world: World) -> None:
     assert world.events.writes() == []
     world.deploy(invalidation="none")  # not looked up when it is not used
     assert world.events.keys("put")
+
+
+def test_wait_problems_are_warnings_and_the_record_is_written(world: World) -> None:
+    """A wait that times out or cannot check status warns; the deploy still completes."""
+    world.deploy()
+    (world.site / "index.html").write_bytes(b"<h1>w1</h1>")
+    world.cdn.wait_status = "InProgress"
+    outcome = world.deploy(**{"wait-for-invalidation": "true"})
+    assert outcome.invalidations[0].status == "InProgress"
+    assert any("still InProgress" in w for w in outcome.warnings)
+    assert world.events.keys("record") == [RECORD_BASENAME]
+    (world.site / "index.html").write_bytes(b"<h1>w2</h1>")
+    world.cdn.wait_error = True
+    outcome = world.deploy(**{"wait-for-invalidation": "true"})
+    assert any("cloudfront:GetInvalidation" in w for w in outcome.warnings)
+    assert world.events.keys("record") == [RECORD_BASENAME]
