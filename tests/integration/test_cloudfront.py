@@ -19,11 +19,13 @@ from deployer.errors import RemoteError
 from deployer.settings import Settings, load_settings
 from devtools.servers import Server
 
-BUSY_XML = (
-    b'<?xml version="1.0"?><ErrorResponse xmlns="http://cloudfront.amazonaws.com/doc/'
-    b'2020-05-31/"><Error><Type>Sender</Type><Code>TooManyInvalidationsInProgress</Code>'
-    b"<Message>busy</Message></Error><RequestId>r</RequestId></ErrorResponse>"
-)
+
+def error_xml(code: str) -> bytes:
+    return (
+        '<?xml version="1.0"?><ErrorResponse xmlns="http://cloudfront.amazonaws.com/doc/'
+        f'2020-05-31/"><Error><Type>Sender</Type><Code>{code}</Code>'
+        "<Message>refused</Message></Error><RequestId>r</RequestId></ErrorResponse>"
+    ).encode()
 
 
 def make_settings(tmp_path: Path) -> Settings:
@@ -115,13 +117,16 @@ def test_invalidate_and_wait(moto_aws: Server, cdn: CloudFrontCDN) -> None:
 
 
 class BusyCloudFront:
-    """Answers the first `busy` CreateInvalidation calls with TooManyInvalidationsInProgress,
-    forwards everything else to moto."""
+    """Answers the first `busy` calls whose path ends with `path_suffix` (by default
+    CreateInvalidation) with error `code` (status `status`); forwards the rest to moto."""
 
-    def __init__(self, upstream: str, busy: int) -> None:
+    def __init__(self, upstream: str, busy: int, *, code: str = "TooManyInvalidationsInProgress",
+                 status: int = 400, path_suffix: str = "/invalidation",
+                 method: str = "POST") -> None:
         self.upstream = upstream.removeprefix("http://")
         self.busy = busy
         self.refused = 0
+        reply = error_xml(code)
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -131,14 +136,14 @@ class BusyCloudFront:
             def _relay(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                if self.command == "POST" and self.path.endswith("/invalidation") and \
+                if self.command == method and self.path.endswith(path_suffix) and \
                         outer.refused < outer.busy:
                     outer.refused += 1
-                    self.send_response(400)
+                    self.send_response(status)
                     self.send_header("Content-Type", "text/xml")
-                    self.send_header("Content-Length", str(len(BUSY_XML)))
+                    self.send_header("Content-Length", str(len(reply)))
                     self.end_headers()
-                    self.wfile.write(BUSY_XML)
+                    self.wfile.write(reply)
                     return
                 conn = http.client.HTTPConnection(outer.upstream, timeout=30)
                 headers = {k: v for k, v in self.headers.items()
@@ -209,3 +214,29 @@ def test_too_many_invalidations_gives_up_with_a_clear_error(
     assert sum(sleeps) < 300
     assert "TooManyInvalidationsInProgress" in str(caught.value)
     assert "re-run" in str(caught.value)
+
+
+def test_access_denied_on_invalidation_names_the_permission(
+    moto_aws: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """AccessDenied on CreateInvalidation names `cloudfront:CreateInvalidation` and the ARN."""
+    dist = create_distribution(moto_aws, [("my-site.s3.amazonaws.com", "")])
+    with BusyCloudFront(moto_aws.endpoint, busy=100, code="AccessDenied", status=403) as proxy:
+        cdn = make_cdn(proxy.url, tmp_path, monkeypatch)
+        with pytest.raises(RemoteError) as caught:
+            cdn.invalidate(dist, ["/index.html"], "ref")
+    assert proxy.refused == 1  # not retried
+    assert "`cloudfront:CreateInvalidation`" in str(caught.value)
+    assert f"distribution/{dist}" in str(caught.value)
+
+
+def test_access_denied_on_distribution_config_means_unknown_origin(
+    moto_aws: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without `cloudfront:GetDistributionConfig` the origin path is unknown (None), no error."""
+    dist = create_distribution(moto_aws, [("my-site.s3.amazonaws.com", "/app")])
+    with BusyCloudFront(moto_aws.endpoint, busy=100, code="AccessDenied", status=403,
+                        path_suffix="/config", method="GET") as proxy:
+        cdn = make_cdn(proxy.url, tmp_path, monkeypatch)
+        assert cdn.origin_path(dist, "my-site") is None
+    assert proxy.refused == 1
