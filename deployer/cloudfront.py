@@ -187,7 +187,9 @@ def _translate(err: ClientError, operation: str, distribution_id: str) -> Deploy
                 "InvalidAccessKeyId"):
         return CredentialsError(
             f"CloudFront rejected the credentials ({code}). Check `aws-access-key-id` and "
-            "`aws-secret-access-key` (or `aws-session-token`, which may have expired).")
+            "`aws-secret-access-key` (or `aws-session-token`, which may have expired). With "
+            "`endpoint-url` pointing at another storage provider (R2, MinIO), its keys do "
+            "not work for CloudFront: leave `distribution-id` empty.")
     if code == "InvalidArgument" and operation == "CreateInvalidation":
         return RemoteError(
             f"CloudFront rejected the invalidation paths for `{distribution_id}` "
