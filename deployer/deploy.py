@@ -224,8 +224,8 @@ class _Progress:
         self.bytes = 0
         self.last = clock()
 
-    def step(self, size: int = 0) -> None:
-        self.done += 1
+    def step(self, size: int = 0, count: int = 1) -> None:
+        self.done += count
         self.bytes += size
         self.tick()
 
@@ -524,6 +524,7 @@ class _Deployment:
             return None
         self.log.info(f"Deleting {len(deletes)} objects")
         failures: list[tuple[str, str]] = []
+        progress = _Progress(self.log, "Deleted", len(deletes), self.clock)
         for start in range(0, len(deletes), DELETE_BATCH):
             batch = deletes[start:start + DELETE_BATCH]
             try:
@@ -533,6 +534,7 @@ class _Deployment:
             failed_keys = {key for key, _ in failed}
             self.outcome.deleted.extend(key for key in batch if key not in failed_keys)
             failures.extend(failed)
+            progress.step(count=len(batch))
         if not failures:
             return None
         shown = ", ".join(f"`{key}` ({why})" for key, why in failures[:10])

@@ -573,3 +573,17 @@ def test_wait_problems_are_warnings_and_the_record_is_written(world: World) -> N
     outcome = world.deploy(**{"wait-for-invalidation": "true"})
     assert any("cloudfront:GetInvalidation" in w for w in outcome.warnings)
     assert world.events.keys("record") == [RECORD_BASENAME]
+
+
+def test_progress_lines_on_long_deletes(world: World) -> None:
+    """Deleting in several batches prints progress lines when batches take time."""
+    world.deploy()
+    for i in range(2500):
+        world.store.put_raw(f"old/{i}.txt", b"x")
+    ticks = iter(range(0, 100_000, 3))
+    outcome = Outcome()
+    deploy.run(make_settings(world.workspace, **{"max-delete": "5000"}), world.store,
+               world.cdn, world.log, outcome, clock=lambda: float(next(ticks)))
+    assert len(outcome.deleted) == 2500
+    assert any(line.startswith("Deleted: 1000/2500") for line in world.log.lines)
+    assert any(line.startswith("Deleted: 2000/2500") for line in world.log.lines)
