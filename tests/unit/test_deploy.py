@@ -587,3 +587,22 @@ def test_progress_lines_on_long_deletes(world: World) -> None:
     assert len(outcome.deleted) == 2500
     assert any(line.startswith("Deleted: 1000/2500") for line in world.log.lines)
     assert any(line.startswith("Deleted: 2000/2500") for line in world.log.lines)
+
+
+def test_connect_wraps_for_dry_run_and_shares_one_s3_client(world: World) -> None:
+    """connect(): S3Store + lazy CloudFront; dry-run wraps both so writes do nothing."""
+    import boto3
+
+    from deployer.s3 import S3Store
+
+    session = boto3.session.Session(aws_access_key_id="AKIAEXAMPLE", aws_secret_access_key="x",
+                                    region_name="us-east-1")
+    store, cdn = deploy.connect(make_settings(world.workspace), session, world.log)
+    assert isinstance(store, S3Store)
+    assert store.bucket == "my-site"
+    assert isinstance(cdn, deploy.LazyCDN)
+    dry_store, dry_cdn = deploy.connect(make_settings(world.workspace, **{"dry-run": "true"}),
+                                        session, world.log)
+    assert isinstance(dry_store, deploy.DryRunStore)
+    assert isinstance(dry_cdn, deploy.DryRunCDN)
+    assert any("Dry run" in line for line in world.log.lines)
