@@ -28,17 +28,22 @@ VERSION = 1
 
 
 def encode(entries: Mapping[str, ObjectState]) -> bytes:
-    """Serialise the record, keys sorted, compact (it can hold tens of thousands of keys)."""
-    objects: dict[str, dict[str, str | None]] = {}
+    """Serialise the record, keys sorted, compact (it can hold tens of thousands of keys).
+
+    Written entry by entry rather than through one dict of dicts: at 20,000 keys that
+    intermediate structure was the largest allocation of a deploy.
+    """
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    parts: list[str] = []
     for key in sorted(entries):
         state = entries[key]
         item: dict[str, str | None] = {"etag": state.etag, "md5": state.md5}
         if state.headers is not None:
             item["content_type"] = state.headers.content_type
             item["cache_control"] = state.headers.cache_control
-        objects[key] = item
-    body = {"version": VERSION, "objects": objects}
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        parts.append(f"{dumps(key)}:{dumps(item)}")
+    text = '{"version":%d,"objects":{%s}}' % (VERSION, ",".join(parts))  # noqa: UP031
+    return text.encode("utf-8")
 
 
 def decode(body: bytes) -> tuple[dict[str, ObjectState], str | None]:
@@ -47,8 +52,16 @@ def decode(body: bytes) -> tuple[dict[str, ObjectState], str | None]:
     An empty record only costs HEAD requests and possibly a wider invalidation; it
     never loses data, so a bad record is a warning, never an error.
     """
+    headers: dict[tuple[str, str], Headers] = {}
+
+    def entry(item: dict[str, Any]) -> Any:
+        # Each entry becomes an ObjectState as soon as it is parsed (so the whole record
+        # never exists as dicts), with equal Headers shared.
+        state = _state(item, headers)
+        return item if state is None else state
+
     try:
-        data: Any = json.loads(body.decode("utf-8"))
+        data: Any = json.loads(body.decode("utf-8"), object_hook=entry)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         return {}, _warning(f"it is not valid JSON ({err.__class__.__name__})")
     if not isinstance(data, dict):
@@ -62,26 +75,27 @@ def decode(body: bytes) -> tuple[dict[str, ObjectState], str | None]:
     entries: dict[str, ObjectState] = {}
     skipped = 0
     for key, item in objects.items():
-        state = _state(item)
-        if state is None:
-            skipped += 1
+        if isinstance(item, ObjectState):
+            entries[key] = item
         else:
-            entries[key] = state
+            skipped += 1
     if skipped:
         return entries, _warning(f"{skipped} of its entries are malformed", partial=True)
     return entries, None
 
 
-def _state(item: Any) -> ObjectState | None:
-    if not isinstance(item, dict):
-        return None
+def _state(item: dict[str, Any], shared: dict[tuple[str, str], Headers]) -> ObjectState | None:
     etag, md5 = item.get("etag"), item.get("md5")
     if not isinstance(etag, str) or not (md5 is None or isinstance(md5, str)):
         return None
     content_type, cache_control = item.get("content_type"), item.get("cache_control")
     headers = None
     if isinstance(content_type, str) and isinstance(cache_control, str):
-        headers = Headers(content_type=content_type, cache_control=cache_control)
+        pair = (content_type, cache_control)
+        headers = shared.get(pair)
+        if headers is None:
+            headers = shared[pair] = Headers(content_type=content_type,
+                                             cache_control=cache_control)
     return ObjectState(etag=etag.strip('"').lower(), md5=md5.lower() if md5 else None,
                        headers=headers)
 
