@@ -13,12 +13,13 @@ import hashlib
 import re
 import secrets
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from devtools.action import ActionResult
+from devtools.action import ActionResult, run_entrypoint
 from devtools.faultproxy import FaultProxy, add_seaweed_identity
 from devtools.servers import Server, create_distribution, find_binary
 from tests.integration.conftest import RunAction
@@ -99,6 +100,21 @@ def invalidation_count(moto: Server, distribution: str) -> int:
     return int(listing["InvalidationList"].get("Quantity", 0))
 
 
+# Cases that reach S3 or CloudFront with usable credentials: one at a time, each with its
+# own before/after snapshot. Every other case runs in a parallel batch (see offline_batch).
+SEQUENTIAL = frozenset(
+    {
+        "wrong-secret",
+        "unknown-key-id",
+        "bucket-missing",
+        "distribution-missing",
+        "access-denied",
+        "max-delete-exceeded",
+    }
+)
+PARALLEL_RUNS = 4
+
+
 @dataclass(frozen=True)
 class Ctx:
     """What a case's inputs can refer to (`{bucket}`, `{secret}`...)."""
@@ -127,8 +143,11 @@ CASES: tuple[Case, ...] = (
     C("bucket-s3-url", {"bucket": "s3://my-site/dist"}, ("`bucket`", "destination-prefix")),
     C("bucket-ip", {"bucket": "192.168.1.10"}, ("`bucket`", "IP address")),
     C("bucket-too-long", {"bucket": "a" * 64}, ("`bucket`", "3-63")),
-    C("dist-domain", {"distribution-id": "d111111abcdef8.cloudfront.net"},
-      ("`distribution-id`", "E2ABCDEF123456")),
+    C(
+        "dist-domain",
+        {"distribution-id": "d111111abcdef8.cloudfront.net"},
+        ("`distribution-id`", "E2ABCDEF123456"),
+    ),
     C("dist-lowercase", {"distribution-id": "e2abcdef123456"}, ("`distribution-id`", "upper")),
     C("dist-second-bad", {"distribution-id": "{dist}, not-an-id"}, ("`distribution-id`",)),
     C("region-name", {"aws-region": "Seoul"}, ("`aws-region`", "ap-northeast-2")),
@@ -156,35 +175,62 @@ CASES: tuple[Case, ...] = (
     C("source-only-hidden", {"source-dir": "only-hidden"}, ("`source-dir`",)),
     C("exclude-everything", {"exclude": "*"}, ("`exclude`",)),
     # -- rules ----------------------------------------------------------------------------
-    C("cache-control-no-colon", {"cache-control": "no-cache"},
-      ("`cache-control`", "PATTERN: VALUE")),
-    C("cache-control-no-value", {"cache-control": "*.html:"},
-      ("`cache-control`", "PATTERN: VALUE")),
+    C(
+        "cache-control-no-colon",
+        {"cache-control": "no-cache"},
+        ("`cache-control`", "PATTERN: VALUE"),
+    ),
+    C(
+        "cache-control-no-value",
+        {"cache-control": "*.html:"},
+        ("`cache-control`", "PATTERN: VALUE"),
+    ),
     C("cache-control-bad-glob", {"cache-control": "[abc: no-cache"}, ("`cache-control`", "`[`")),
-    C("content-type-non-ascii", {"content-type": "*.js: text/javascript; charset=ütf-8"},
-      ("`content-type`", "ASCII")),
+    C(
+        "content-type-non-ascii",
+        {"content-type": "*.js: text/javascript; charset=ütf-8"},
+        ("`content-type`", "ASCII"),
+    ),
     C("exclude-backslash", {"exclude": "assets\\*.map"}, ("`exclude`", "`/`")),
     C("exclude-unclosed-class", {"exclude": "*.[ch"}, ("`exclude`", "`[`")),
     C("prefix-dotdot", {"destination-prefix": "app/../other"}, ("`destination-prefix`", "..")),
     C("prefix-s3-url", {"destination-prefix": "s3://bucket/app"}, ("`destination-prefix`",)),
-    C("two-problems-one-annotation", {"bucket": "", "concurrency": "0"},
-      ("`bucket`", "`concurrency`")),
+    C(
+        "two-problems-one-annotation",
+        {"bucket": "", "concurrency": "0"},
+        ("`bucket`", "`concurrency`"),
+    ),
     # -- credentials ----------------------------------------------------------------------
     C("key-id-without-secret", {"aws-secret-access-key": ""}, ("`aws-secret-access-key`",)),
     C("secret-without-key-id", {"aws-access-key-id": ""}, ("`aws-access-key-id`",)),
-    C("secret-trailing-newline", {"aws-secret-access-key": "{secret}\n"},
-      ("`aws-secret-access-key`", "whitespace")),
-    C("no-credentials", {"aws-access-key-id": "", "aws-secret-access-key": ""},
-      ("credentials", "`aws-access-key-id`")),
-    C("wrong-secret", {"aws-secret-access-key": "wrong-{secret}"},
-      ("`aws-secret-access-key`", "SignatureDoesNotMatch")),
+    C(
+        "secret-trailing-newline",
+        {"aws-secret-access-key": "{secret}\n"},
+        ("`aws-secret-access-key`", "whitespace"),
+    ),
+    C(
+        "no-credentials",
+        {"aws-access-key-id": "", "aws-secret-access-key": ""},
+        ("credentials", "`aws-access-key-id`"),
+    ),
+    C(
+        "wrong-secret",
+        {"aws-secret-access-key": "wrong-{secret}"},
+        ("`aws-secret-access-key`", "SignatureDoesNotMatch"),
+    ),
     C("unknown-key-id", {"aws-access-key-id": "AKIAUNKNOWN0000000000"}, ("`aws-access-key-id`",)),
     # -- resources ------------------------------------------------------------------------
     C("bucket-missing", {"bucket": "no-such-bucket-{bucket}"}, ("`bucket`", "does not exist")),
-    C("distribution-missing", {"distribution-id": "E0NOSUCHDIST00"},
-      ("`distribution-id`", "E0NOSUCHDIST00")),
-    C("access-denied", {"aws-access-key-id": "{ro_key_id}", "aws-secret-access-key": "{ro_secret}"},
-      ("Access denied", "s3:PutObject")),
+    C(
+        "distribution-missing",
+        {"distribution-id": "E0NOSUCHDIST00"},
+        ("`distribution-id`", "E0NOSUCHDIST00"),
+    ),
+    C(
+        "access-denied",
+        {"aws-access-key-id": "{ro_key_id}", "aws-secret-access-key": "{ro_secret}"},
+        ("Access denied", "s3:PutObject"),
+    ),
     C("max-delete-exceeded", {"max-delete": "1"}, ("`max-delete`", "3")),
 )
 
@@ -224,20 +270,23 @@ def shared(seaweed: Server, moto_aws: Server, read_only_keys: tuple[str, str]) -
     )
 
 
-@pytest.fixture
-def ctx(shared: Ctx, seaweed: Server) -> Ctx:
-    """The shared bucket holding exactly `REMOTE_BEFORE` (restored if a case changed it)."""
+def reset_bucket(seaweed: Server, bucket: str) -> None:
+    """Make `bucket` hold exactly `REMOTE_BEFORE` again (if a case changed it)."""
     client = seaweed.client("s3")
-    current = snapshot(seaweed, shared.bucket)
+    current = snapshot(seaweed, bucket)
     if set(current) != set(REMOTE_BEFORE) or any(
         current[k].strip('"') != hashlib.md5(v).hexdigest() for k, v in REMOTE_BEFORE.items()
     ):
         if current:
-            client.delete_objects(
-                Bucket=shared.bucket, Delete={"Objects": [{"Key": k} for k in current]}
-            )
+            client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in current]})
         for key, body in REMOTE_BEFORE.items():
-            client.put_object(Bucket=shared.bucket, Key=key, Body=body)
+            client.put_object(Bucket=bucket, Key=key, Body=body)
+
+
+@pytest.fixture
+def ctx(shared: Ctx, seaweed: Server) -> Ctx:
+    """The shared bucket holding exactly `REMOTE_BEFORE`."""
+    reset_bucket(seaweed, shared.bucket)
     return shared
 
 
@@ -290,24 +339,92 @@ def test_the_good_inputs_deploy(
     assert invalidation_count(moto_aws, ctx.dist) == invalidations + 1
 
 
+def run_batch(
+    jobs: Mapping[str, tuple[Path, Mapping[str, str], Mapping[str, str]]],
+    *,
+    seaweed: Server,
+    moto: Server,
+    root: Path,
+) -> dict[str, ActionResult]:
+    """Run many entrypoints at once, each as the runner would (they are independent)."""
+    endpoints = {"s3": seaweed.endpoint, "cloudfront": moto.endpoint, "sts": moto.endpoint}
+
+    def one(name: str) -> ActionResult:
+        workspace, inputs, env = jobs[name]
+        return run_entrypoint(
+            workspace, inputs, endpoints=endpoints, extra_env=env, runner_dir=root / name
+        )
+
+    with ThreadPoolExecutor(max_workers=PARALLEL_RUNS) as pool:
+        return dict(zip(jobs, pool.map(one, jobs), strict=True))
+
+
+@dataclass(frozen=True)
+class Batch:
+    results: dict[str, ActionResult]
+    before: dict[str, str]
+    after: dict[str, str]
+    invalidations_before: int
+    invalidations_after: int
+
+
+@pytest.fixture(scope="module")
+def offline_batch(
+    shared: Ctx, seaweed: Server, moto_aws: Server, tmp_path_factory: pytest.TempPathFactory
+) -> Batch:
+    """Every case that must fail before any write, run in parallel against the shared bucket."""
+    root = tmp_path_factory.mktemp("bad-input-batch")
+    reset_bucket(seaweed, shared.bucket)
+    jobs = {
+        case.id: (make_workspace(root / case.id), case_inputs(case, shared), case.env)
+        for case in CASES
+        if case.id not in SEQUENTIAL
+    }
+    before = snapshot(seaweed, shared.bucket)
+    invalidations = invalidation_count(moto_aws, shared.dist)
+    results = run_batch(jobs, seaweed=seaweed, moto=moto_aws, root=root / "runners")
+    return Batch(
+        results=results,
+        before=before,
+        after=snapshot(seaweed, shared.bucket),
+        invalidations_before=invalidations,
+        invalidations_after=invalidation_count(moto_aws, shared.dist),
+    )
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_fails_cleanly_and_writes_nothing(
     case: Case,
     run_action: RunAction,
     tmp_path: Path,
-    ctx: Ctx,
+    shared: Ctx,
     seaweed: Server,
     moto_aws: Server,
+    request: pytest.FixtureRequest,
 ) -> None:
     """Non-zero exit, one annotation naming the input and fix, no traceback, nothing written."""
-    workspace = make_workspace(tmp_path)
-    before = snapshot(seaweed, ctx.bucket)
-    invalidations = invalidation_count(moto_aws, ctx.dist)
-    result = run_action(workspace, case_inputs(case, ctx), extra_env=dict(case.env))
+    if case.id in SEQUENTIAL:
+        reset_bucket(seaweed, shared.bucket)
+        before = snapshot(seaweed, shared.bucket)
+        invalidations = invalidation_count(moto_aws, shared.dist)
+        result = run_action(
+            make_workspace(tmp_path), case_inputs(case, shared), extra_env=dict(case.env)
+        )
+        after, invalidations_after = (
+            snapshot(seaweed, shared.bucket),
+            invalidation_count(moto_aws, shared.dist),
+        )
+    else:
+        batch: Batch = request.getfixturevalue("offline_batch")
+        result = batch.results[case.id]
+        before, after = batch.before, batch.after
+        invalidations, invalidations_after = batch.invalidations_before, batch.invalidations_after
+        # In the batch a write would show up for every case: this line names the culprit.
+        assert "Uploading" not in result.stdout and "Deleting" not in result.stdout
     check_clean_failure(result, case.expect)
-    assert snapshot(seaweed, ctx.bucket) == before, f"the bucket changed\n{result.describe()}"
-    assert invalidation_count(moto_aws, ctx.dist) == invalidations, result.describe()
-    assert ctx.secret not in visible(result)
+    assert after == before, f"the bucket changed\n{result.describe()}"
+    assert invalidations_after == invalidations, result.describe()
+    assert shared.secret not in visible(result)
 
 
 def test_at_least_25_cases() -> None:

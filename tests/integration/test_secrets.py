@@ -20,6 +20,7 @@ import secrets
 import string
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from devtools.servers import Server, create_distribution, free_port
 from tests.integration.conftest import RunAction
 from tests.integration.test_bad_input import (
     CASES,
+    SEQUENTIAL,
     Case,
     Ctx,
     _corrupt_sizes,
@@ -39,18 +41,11 @@ from tests.integration.test_bad_input import (
     good_inputs,
     make_read_only_keys,
     make_workspace,
+    run_batch,
     visible,
 )
 
-REMOTE_CASES = {
-    "wrong-secret",
-    "unknown-key-id",
-    "bucket-missing",
-    "distribution-missing",
-    "access-denied",
-    "max-delete-exceeded",
-}
-CONFIG_CASES = [c for c in CASES if c.id not in REMOTE_CASES]
+CONFIG_CASES = [c for c in CASES if c.id not in SEQUENTIAL]
 AWS_SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
 
 
@@ -83,25 +78,47 @@ def masked(result: ActionResult) -> set[str]:
     }
 
 
+@dataclass(frozen=True)
+class Secrets:
+    key_id: str
+    secret: str
+    token: str
+
+
+@pytest.fixture(scope="module")
+def config_batch(
+    seaweed: Server, moto_aws: Server, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[ActionResult, Secrets]]:
+    """Every config error of the table, each with its own random keys and token, in parallel."""
+    root = tmp_path_factory.mktemp("secrets-batch")
+    jobs = {}
+    chosen = {}
+    for case in CONFIG_CASES:
+        values = Secrets(random_key_id(), random_secret(), random_secret(120))
+        ctx = Ctx(
+            bucket="site-bucket",
+            dist="E2ABCDEF123456",
+            key_id=values.key_id,
+            secret=values.secret,
+            ro_key_id=random_key_id(),
+            ro_secret=random_secret(),
+        )
+        inputs = {**case_inputs(case, ctx), "aws-session-token": values.token}
+        jobs[case.id] = (make_workspace(root / case.id), inputs, {"RUNNER_DEBUG": "1"})
+        chosen[case.id] = values
+    results = run_batch(jobs, seaweed=seaweed, moto=moto_aws, root=root / "runners")
+    return {name: (result, chosen[name]) for name, result in results.items()}
+
+
 @pytest.mark.parametrize("case", CONFIG_CASES, ids=[c.id for c in CONFIG_CASES])
 def test_config_errors_with_random_credentials(
-    case: Case, run_action: RunAction, tmp_path: Path
+    case: Case, config_batch: dict[str, tuple[ActionResult, Secrets]]
 ) -> None:
     """Every config error of the table, with random keys and session token, debug on."""
-    ctx = Ctx(
-        bucket="site-bucket",
-        dist="E2ABCDEF123456",
-        key_id=random_key_id(),
-        secret=random_secret(),
-        ro_key_id=random_key_id(),
-        ro_secret=random_secret(),
-    )
-    token = random_secret(120)
-    inputs = {**case_inputs(case, ctx), "aws-session-token": token}
-    result = run_action(make_workspace(tmp_path), inputs, extra_env={"RUNNER_DEBUG": "1"})
+    result, values = config_batch[case.id]
     assert result.returncode != 0, result.describe()
     assert len(error_annotations(result.stdout)) == 1, result.describe()
-    assert_no_leak(result, ctx.secret, token, ctx.key_id)
+    assert_no_leak(result, values.secret, values.token, values.key_id)
 
 
 @pytest.fixture(scope="module")
