@@ -302,6 +302,7 @@ def seaweedfs(
     """SeaweedFS (`weed mini`) with S3 on a free loopback port and one admin identity.
 
     The secret key is random unless given, so tests can check that it never leaks.
+    SIGTERM usually stops it in 3-12 s; its data is throwaway, so SIGKILL follows after 8 s.
     """
     weed = find_binary("weed")
     root = Path(workdir) / f"seaweedfs-{secrets.token_hex(3)}"
@@ -362,7 +363,7 @@ def seaweedfs(
 
     try:
         with _process(
-            "SeaweedFS", argv, log_path, ready, env=_server_env(), cwd=root, stop_timeout=20
+            "SeaweedFS", argv, log_path, ready, env=_server_env(), cwd=root, stop_timeout=8
         ) as proc:
             proc_pid.append(proc.pid)
             yield make_server()
