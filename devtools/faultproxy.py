@@ -8,7 +8,9 @@ at the configured rates, answers instead of the server:
 - `slowdown`: 503 with an S3 `SlowDown` XML error body,
 - `internal`: 500 with an S3 `InternalError` XML error body,
 - `reset`: reads the whole request, then closes the socket abruptly (TCP RST),
-- `delay`: waits `delay_s` and then forwards the request normally.
+- `delay`: waits `delay_s` and then forwards the request normally;
+- `custom`: answers `custom_error` (status, code, message), by default CloudFront's
+  400 `TooManyInvalidationsInProgress` (the proxy works in front of moto too).
 
 `fail_keys` is a regular expression: every write (in `methods`) to a key that it
 matches (`re.search` over the decoded key, bucket excluded) fails every time with
@@ -53,7 +55,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-FaultKind = Literal["slowdown", "internal", "reset", "delay", "denied"]
+FaultKind = Literal["slowdown", "internal", "reset", "delay", "denied", "custom"]
 WRITE_METHODS = frozenset({"PUT", "POST", "DELETE"})
 ALL_METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE"})
 
@@ -79,13 +81,19 @@ class Faults:
     reset: float = 0.0
     delay: float = 0.0
     delay_s: float = 0.5
+    custom: float = 0.0  # rate of `custom_error` answers
+    custom_error: tuple[int, str, str] = (
+        400,
+        "TooManyInvalidationsInProgress",
+        "Your request contains too many invalidations in progress.",
+    )
     fail_keys: str | None = None
     fail_with: FaultKind = "internal"
     max_faults_per_key: int | None = None
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        rates = (self.slowdown, self.internal, self.reset, self.delay)
+        rates = (self.slowdown, self.internal, self.reset, self.delay, self.custom)
         if any(r < 0 for r in rates) or sum(rates) > 1.0 + 1e-9:
             raise ValueError(f"fault rates must be >= 0 and sum to at most 1, got {rates}")
         if self.fail_with == "delay":
@@ -244,6 +252,7 @@ class FaultProxy:
                 ("slowdown", f.slowdown),
                 ("internal", f.internal),
                 ("reset", f.reset),
+                ("custom", f.custom),
                 ("delay", f.delay),
             ):
                 edge += rate
@@ -311,7 +320,9 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             return self.rfile.read(length) if length else b""
 
         def _error(self, kind: str, key: str) -> None:
-            status, code, message = _ERRORS[kind]
+            status, code, message = (
+                proxy.faults.custom_error if kind == "custom" else _ERRORS[kind]
+            )
             body = (
                 '<?xml version="1.0" encoding="UTF-8"?>\n'
                 f"<Error><Code>{code}</Code><Message>{message}</Message>"
@@ -352,7 +363,7 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             if kind == "reset":
                 self._reset()
                 return
-            if kind in ("slowdown", "internal", "denied"):
+            if kind in ("slowdown", "internal", "denied", "custom"):
                 self._error(kind, key)
                 return
             if kind == "delay":

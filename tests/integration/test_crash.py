@@ -214,3 +214,63 @@ def test_sigkill_after_every_write_before_the_invalidation(
 
     third = run_action(workspace, inputs)
     assert third.returncode == 0 and third.outputs["invalidation-id"] == "", third.describe()
+
+
+def test_sigint_mid_upload_reports_and_the_rerun_finishes(
+    run_action: RunAction,
+    tmp_path: Path,
+    seaweed: Server,
+    moto_aws: Server,
+    deploy_inputs: dict[str, str],
+) -> None:
+    """A cancelled job (SIGINT): exit 130, one annotation, no traceback, nothing deleted."""
+    workspace = tmp_path / "ws"
+    root = workspace / "site"
+    write_site(root, 1)
+    bucket = deploy_inputs["bucket"]
+    inputs = {**deploy_inputs, "invalidation-max-paths": "3000"}
+    assert run_action(workspace, inputs).returncode == 0
+    v1_remote = bucket_bytes(seaweed, bucket)
+    write_site(root, 2)
+
+    faults = Faults(methods=frozenset({"PUT"}), delay=1.0, delay_s=0.3)
+    with FaultProxy(seaweed.endpoint, faults) as proxy:
+        runner_dir = tmp_path / "cancelled-runner"
+        env = runner_env(
+            workspace,
+            {**inputs, "endpoint-url": proxy.url, "concurrency": "2"},
+            runner_dir=runner_dir,
+            endpoints={"s3": seaweed.endpoint, "cloudfront": moto_aws.endpoint},
+        )
+        for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+            Path(env[name]).write_text("")
+        proc = subprocess.Popen(
+            [sys.executable, str(ENTRYPOINT)],
+            cwd=workspace,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            proxy.wait_for(lambda s: len(s.landed_put_keys) >= 4, timeout=60)
+            os.kill(proc.pid, signal.SIGINT)
+            stdout, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+        time.sleep(faults.delay_s + 0.5)
+    assert proc.returncode == 130, (proc.returncode, stdout, stderr)
+    errors = [line for line in stdout.splitlines() if line.startswith("::error")]
+    assert len(errors) == 1 and "Interrupted" in errors[0], stdout
+    assert "Traceback" not in stdout + stderr, stderr
+    assert "Interrupted" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
+    partial = bucket_bytes(seaweed, bucket)
+    assert "old/gone.html" in partial and partial[RECORD] == v1_remote[RECORD]
+    assert partial["index.html"] == v1_remote["index.html"]
+
+    rerun = run_action(workspace, inputs)
+    assert rerun.returncode == 0, rerun.describe()
+    assert site_objects(bucket_bytes(seaweed, bucket)) == local_files(root)

@@ -239,3 +239,30 @@ def covers(patterns: list[str], path: str) -> bool:
     return any(
         path == p or (p.endswith("*") and path.startswith(p[:-1])) for p in patterns
     )
+
+
+def test_cloudfront_busy_then_accepts(
+    run_action: RunAction,
+    tmp_path: Path,
+    seaweed: Server,
+    moto_aws: Server,
+    deploy_inputs: dict[str, str],
+) -> None:
+    """TooManyInvalidationsInProgress twice, then accepted: one invalidation, exit 0."""
+    workspace = tmp_path / "ws"
+    build_site(workspace / "site", 6, seed=4)
+    dist = deploy_inputs["distribution-id"]
+    assert run_action(workspace, deploy_inputs).returncode == 0
+    (workspace / "site" / "index.html").write_bytes(b"<!doctype html><title>v2</title>")
+    busy = Faults(methods=frozenset({"POST"}), custom=1.0, max_faults_per_key=2)
+    with FaultProxy(moto_aws.endpoint, busy) as cdn:
+        result = run_action(
+            workspace, deploy_inputs, extra_env={"AWS_ENDPOINT_URL_CLOUDFRONT": cdn.url}
+        )
+        stats = cdn.stats
+    assert result.returncode == 0, result.describe()
+    assert stats.injected["custom"] == 2 and stats.landed["POST"] == 1, stats
+    print(f"\nCloudFront busy answers survived: {stats.injected['custom']}")
+    batches = invalidated_paths(moto_aws, dist)
+    assert len(batches) == 1 and covers(batches[0], "/index.html"), batches
+    assert result.outputs["invalidation-id"] != ""
