@@ -38,8 +38,7 @@ stop_dockerd() {
     if [[ -n $DOCKERD_PID ]] && kill -0 "$DOCKERD_PID" 2>/dev/null; then
         log "stopping dockerd (pid $DOCKERD_PID)"
         kill -TERM "$DOCKERD_PID" 2>/dev/null || true
-        local i
-        for i in $(seq 1 100); do
+        for _ in $(seq 1 100); do
             kill -0 "$DOCKERD_PID" 2>/dev/null || break
             sleep 0.1
         done
@@ -82,8 +81,7 @@ ensure_docker() {
         --pidfile "$STATE_DIR/dockerd.pid" --host "$DOCKER_HOST" \
         >"$STATE_DIR/dockerd.log" 2>&1 &
     DOCKERD_PID=$!
-    local i
-    for i in $(seq 1 300); do
+    for _ in $(seq 1 300); do
         docker info >/dev/null 2>&1 && return
         if ! kill -0 "$DOCKERD_PID" 2>/dev/null; then
             log "dockerd exited; last lines of its log:"
