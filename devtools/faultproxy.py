@@ -8,6 +8,7 @@ at the configured rates, answers instead of the server:
 - `slowdown`: 503 with an S3 `SlowDown` XML error body,
 - `internal`: 500 with an S3 `InternalError` XML error body,
 - `reset`: reads the whole request, then closes the socket abruptly (TCP RST),
+- `lost`: forwards the request (it takes effect), then resets instead of answering,
 - `delay`: waits `delay_s` and then forwards the request normally;
 - `custom`: answers `custom_error` (status, code, message), by default CloudFront's
   400 `TooManyInvalidationsInProgress` (the proxy works in front of moto too).
@@ -55,7 +56,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-FaultKind = Literal["slowdown", "internal", "reset", "delay", "denied", "custom"]
+FaultKind = Literal["slowdown", "internal", "reset", "lost", "delay", "denied", "custom"]
 WRITE_METHODS = frozenset({"PUT", "POST", "DELETE"})
 ALL_METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE"})
 
@@ -79,6 +80,7 @@ class Faults:
     slowdown: float = 0.0
     internal: float = 0.0
     reset: float = 0.0
+    lost: float = 0.0  # forwarded (it lands), then the answer is lost: a reset instead
     delay: float = 0.0
     delay_s: float = 0.5
     custom: float = 0.0  # rate of `custom_error` answers
@@ -93,7 +95,7 @@ class Faults:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        rates = (self.slowdown, self.internal, self.reset, self.delay, self.custom)
+        rates = (self.slowdown, self.internal, self.reset, self.lost, self.delay, self.custom)
         if any(r < 0 for r in rates) or sum(rates) > 1.0 + 1e-9:
             raise ValueError(f"fault rates must be >= 0 and sum to at most 1, got {rates}")
         if self.fail_with == "delay":
@@ -252,6 +254,7 @@ class FaultProxy:
                 ("slowdown", f.slowdown),
                 ("internal", f.internal),
                 ("reset", f.reset),
+                ("lost", f.lost),
                 ("custom", f.custom),
                 ("delay", f.delay),
             ):
@@ -368,9 +371,9 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 return
             if kind == "delay":
                 time.sleep(proxy.delay_s)
-            self._forward(method, key, body)
+            self._forward(method, key, body, lose_answer=kind == "lost")
 
-        def _forward(self, method: str, key: str, body: bytes) -> None:
+        def _forward(self, method: str, key: str, body: bytes, *, lose_answer: bool) -> None:
             headers = [
                 (name, value)
                 for name, value in self.headers.items()
@@ -393,6 +396,9 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             finally:
                 conn.close()
             proxy._record(method, self.path, key, status, copy="x-amz-copy-source" in self.headers)
+            if lose_answer:
+                self._reset()
+                return
             if proxy.response_hook is not None:
                 data = proxy.response_hook(method, self.path, status, data)
             self.send_response_only(status, resp.reason)
@@ -438,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upstream", required=True, help="e.g. http://127.0.0.1:8333")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--methods", default="PUT,POST,DELETE")
-    for kind in ("slowdown", "internal", "reset", "delay"):
+    for kind in ("slowdown", "internal", "reset", "lost", "delay"):
         parser.add_argument(f"--{kind}", type=float, default=0.0, help="rate 0-1")
     parser.add_argument("--delay-s", type=float, default=0.5)
     parser.add_argument("--fail-keys", default=None, help="regex: writes to these keys fail")
@@ -449,6 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         slowdown=args.slowdown,
         internal=args.internal,
         reset=args.reset,
+        lost=args.lost,
         delay=args.delay,
         delay_s=args.delay_s,
         fail_keys=args.fail_keys,

@@ -274,3 +274,25 @@ def test_sigint_mid_upload_reports_and_the_rerun_finishes(
     rerun = run_action(workspace, inputs)
     assert rerun.returncode == 0, rerun.describe()
     assert site_objects(bucket_bytes(seaweed, bucket)) == local_files(root)
+
+
+def test_garbage_record_is_ignored_with_a_warning(
+    run_action: RunAction, tmp_path: Path, seaweed: Server, deploy_inputs: dict[str, str]
+) -> None:
+    """A record that is not ours (or truncated): warned about, HEADs decide, then rewritten."""
+    workspace = tmp_path / "ws"
+    write_site(workspace / "site", 1)
+    bucket = deploy_inputs["bucket"]
+    assert run_action(workspace, deploy_inputs).returncode == 0
+    client = seaweed.client("s3")
+    good = client.get_object(Bucket=bucket, Key=RECORD)["Body"].read()
+    for garbage in (b"\x00\xffnot json", good[: len(good) // 2], b'{"version": 999}'):
+        client.put_object(Bucket=bucket, Key=RECORD, Body=garbage)
+        result = run_action(workspace, deploy_inputs)
+        assert result.returncode == 0, result.describe()
+        assert result.outputs["uploaded-count"] == "0", result.describe()
+        assert any(line.startswith("::warning") for line in result.stdout.splitlines())
+        rewritten = client.get_object(Bucket=bucket, Key=RECORD)["Body"].read()
+        assert rewritten != garbage
+        clean = run_action(workspace, deploy_inputs)
+        assert not any(line.startswith("::warning") for line in clean.stdout.splitlines())

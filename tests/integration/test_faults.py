@@ -1,7 +1,8 @@
 """Deploys through a faulty network: SeaweedFS behind `devtools.faultproxy`.
 
 - About a quarter of the writes fail transiently (503 SlowDown, 500 InternalError,
-  connection resets): the deploy succeeds and every object is byte-identical to the source.
+  connection resets before the server saw the request, answers lost after it acted on
+  it): the deploy succeeds and every object is byte-identical to the source.
 - A write that always fails for one key: the deploy fails, names the file in the one
   `::error` annotation and in the summary, deletes nothing, holds back the HTML, and
   invalidates nothing that did not land; a clean re-run then finishes the job.
@@ -81,11 +82,13 @@ def test_quarter_of_writes_failing_transiently(
     moto_aws: Server,
     deploy_inputs: dict[str, str],
 ) -> None:
-    """~25% of PUT/POST/DELETE fail (503/500/reset): the deploy succeeds, bytes identical."""
+    """~25% of PUT/POST/DELETE fail (503, 500, reset, answer lost): success, bytes identical."""
     workspace = tmp_path / "ws"
     site = build_site(workspace / "site", 40, seed=1)
     bucket, dist = deploy_inputs["bucket"], deploy_inputs["distribution-id"]
-    faults = Faults(slowdown=0.09, internal=0.08, reset=0.08, max_faults_per_key=2, seed=7)
+    faults = Faults(
+        slowdown=0.07, internal=0.06, reset=0.06, lost=0.06, max_faults_per_key=2, seed=7
+    )
     with FaultProxy(seaweed.endpoint, faults) as proxy:
         inputs = {**deploy_inputs, "endpoint-url": proxy.url, "concurrency": "8"}
         first = run_action(workspace, inputs)
@@ -93,7 +96,7 @@ def test_quarter_of_writes_failing_transiently(
 
         # Second deploy, half the writes failing: edits, a new file, deletions (DeleteObjects).
         proxy.reset_stats()
-        proxy.configure(slowdown=0.2, internal=0.15, reset=0.15)
+        proxy.configure(slowdown=0.2, internal=0.1, reset=0.1, lost=0.1)
         for name in ("assets/file-004.bin", "img/file-005.bin", "assets/chunks/file-007.bin"):
             (workspace / "site" / name).write_bytes(b"edited " + name.encode())
         (workspace / "site" / "img" / "new.png").write_bytes(os.urandom(3000))
@@ -112,7 +115,7 @@ def test_quarter_of_writes_failing_transiently(
     writes = sum(first_stats.requests[m] for m in ("PUT", "POST", "DELETE"))
     assert first_stats.faults >= writes * 0.12, (first_stats, writes)
     assert second_stats.faults >= 1, second_stats
-    assert {"slowdown", "internal", "reset"} <= set(first_stats.injected), first_stats
+    assert {"slowdown", "internal", "reset", "lost"} <= set(first_stats.injected), first_stats
 
     local = {
         p.relative_to(workspace / "site").as_posix(): p.read_bytes()
@@ -266,3 +269,25 @@ def test_cloudfront_busy_then_accepts(
     batches = invalidated_paths(moto_aws, dist)
     assert len(batches) == 1 and covers(batches[0], "/index.html"), batches
     assert result.outputs["invalidation-id"] != ""
+
+
+def test_record_write_denied_is_a_warning_not_a_failure(
+    run_action: RunAction,
+    tmp_path: Path,
+    seaweed: Server,
+    moto_aws: Server,
+    deploy_inputs: dict[str, str],
+) -> None:
+    """The site landed but its record cannot be written: exit 0, a warning; next run is fine."""
+    workspace = tmp_path / "ws"
+    build_site(workspace / "site", 6, seed=5)
+    record_rule = Faults(fail_keys=r"\.s3-cloudfront-deploy\.json$", fail_with="denied")
+    with FaultProxy(seaweed.endpoint, record_rule) as proxy:
+        result = run_action(workspace, {**deploy_inputs, "endpoint-url": proxy.url})
+    assert result.returncode == 0, result.describe()
+    warnings = [line for line in result.stdout.splitlines() if line.startswith("::warning")]
+    assert any("record" in line.lower() for line in warnings), result.describe()
+    assert ".s3-cloudfront-deploy.json" not in bucket_bytes(seaweed, deploy_inputs["bucket"])
+    again = run_action(workspace, deploy_inputs)
+    assert again.returncode == 0 and again.outputs["uploaded-count"] == "0", again.describe()
+    assert ".s3-cloudfront-deploy.json" in bucket_bytes(seaweed, deploy_inputs["bucket"])
