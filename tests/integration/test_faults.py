@@ -94,9 +94,9 @@ def test_quarter_of_writes_failing_transiently(
         first = run_action(workspace, inputs)
         first_stats = proxy.stats
 
-        # Second deploy, half the writes failing: edits, a new file, deletions (DeleteObjects).
+        # Second deploy, 60% of the writes failing: edits, a new file, deletions (DeleteObjects).
         proxy.reset_stats()
-        proxy.configure(slowdown=0.2, internal=0.1, reset=0.1, lost=0.1)
+        proxy.configure(slowdown=0.2, internal=0.15, reset=0.1, lost=0.15)
         for name in ("assets/file-004.bin", "img/file-005.bin", "assets/chunks/file-007.bin"):
             (workspace / "site" / name).write_bytes(b"edited " + name.encode())
         (workspace / "site" / "img" / "new.png").write_bytes(os.urandom(3000))
