@@ -220,8 +220,8 @@ def _report(
         runner.write_summary(
             report.summary_markdown(outcome, bucket=bucket, prefix=prefix, error=error)
         )
-    elif outcome.plan is not None:
-        runner.info(report.terminal_report(outcome).rstrip("\n"))
+    elif text := report.terminal_report(outcome).rstrip("\n"):
+        runner.info(text)
     if error is not None:
         runner.error(runner.scrub(error.message), title=error.title)
         if error.title == "Interrupted":

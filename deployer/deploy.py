@@ -521,7 +521,7 @@ class _Deployment:
             self.log.warning(f"Could not upload `{upload.file.key}`: {reason}",
                              title="Upload failed")
 
-        self.log.info(f"{label}: {len(uploads)} files")
+        self.log.info(f"{label}: {len(uploads)} file{'' if len(uploads) == 1 else 's'}")
         progress = _Progress(self.log, label, len(uploads), self.clock)
         _run_parallel(pool, uploads, work, on_error, progress,
                       workers=self.settings.concurrency)
@@ -580,7 +580,10 @@ class _Deployment:
             if settings.dry_run:
                 log.info(f"Would invalidate {len(paths)} paths on `{dist}`")
                 continue
-            log.info(f"Invalidation `{result.invalidation_id}` on `{dist}`: {len(paths)} paths")
+            log.info(
+                f"Invalidation `{result.invalidation_id}` on `{dist}`: {len(paths)} "
+                f"path{'' if len(paths) == 1 else 's'}"
+            )
             results.append(result)
             outcome.invalidations.append(result)
         if settings.wait_for_invalidation and results:
