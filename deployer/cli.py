@@ -18,13 +18,16 @@ import time
 import traceback
 from collections.abc import Mapping, MutableMapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from deployer import __version__
 from deployer.errors import DeployError
 from deployer.github import Runner
 from deployer.interface import INPUTS, OUTPUTS
 from deployer.model import Outcome
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -41,8 +44,14 @@ class _UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, so `main` stays the one exit point."""
 
+    _printed = ""
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        # `--help` and `--version` print, then exit: keep the text for `main` to print.
+        self._printed += message
+
     def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
-        raise _UsageError(message or "", status)
+        raise _UsageError(self._printed + (message or ""), status)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise _UsageError(f"{self.prog}: error: {message}\n(see `{self.prog} --help`)", EXIT_USAGE)
@@ -233,4 +242,10 @@ def _report(
 
 def console_main() -> None:
     """Entry point of the `s3-cloudfront-deploy` console script."""
-    sys.exit(main(sys.argv[1:], os.environ, process_env=os.environ))
+    try:
+        code = main(sys.argv[1:], os.environ, process_env=os.environ)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `s3-cloudfront-deploy --help | head`: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_OK
+    sys.exit(code)

@@ -1,0 +1,119 @@
+"""The CLI as the one exit point: usage, masking first, `.env`, errors as annotations.
+
+Only paths that stop before any network call are exercised here; deploys run in
+the integration tests against real servers.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from deployer.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+from deployer.interface import INPUTS
+
+
+def actions_env(tmp_path: Path, **inputs: str) -> dict[str, str]:
+    """A runner-like environment: every input present, empty when unset."""
+    env = {spec.env_input: spec.default for spec in INPUTS}
+    out, summary = tmp_path / "output", tmp_path / "summary"
+    out.touch()
+    summary.touch()
+    env.update(
+        {
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_WORKSPACE": str(tmp_path),
+            "GITHUB_OUTPUT": str(out),
+            "GITHUB_STEP_SUMMARY": str(summary),
+        }
+    )
+    for name, value in inputs.items():
+        env["INPUT_" + name.upper().replace("_", "-")] = value
+    return env
+
+
+def run(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(argv, env, stdout=out, cwd=cwd, process_env={})
+    return code, out.getvalue()
+
+
+def test_help_lists_every_input_flag(tmp_path: Path) -> None:
+    """`--help` exits 0 and documents a flag and a variable for every input."""
+    code, text = run(["--help"], {}, tmp_path)
+    assert code == EXIT_OK
+    for spec in INPUTS:
+        assert spec.flag in text
+        if not spec.secret:
+            assert spec.env_var in text
+
+
+def test_unknown_flag_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A malformed command line exits 2 with a pointer to --help."""
+    code, _ = run(["--no-such-flag"], {}, tmp_path)
+    assert code == EXIT_USAGE
+    assert "--help" in capsys.readouterr().err
+
+
+def test_invalid_inputs_give_one_annotation_and_exit_1(tmp_path: Path) -> None:
+    """Invalid inputs: exit 1, exactly one ::error naming each input, no traceback."""
+    env = actions_env(tmp_path, bucket="Bad_Bucket", concurrency="0")
+    code, text = run([], env, tmp_path)
+    assert code == EXIT_FAILED
+    errors = [line for line in text.splitlines() if line.startswith("::error")]
+    assert len(errors) == 1
+    assert "title=2 invalid inputs" in errors[0]
+    assert "`bucket`" in errors[0]
+    assert "`concurrency`" in errors[0]
+    assert "Traceback" not in text
+    summary = Path(env["GITHUB_STEP_SUMMARY"]).read_text()
+    assert "Nothing was written." in summary
+    assert "uploaded-count<<" in Path(env["GITHUB_OUTPUT"]).read_text()
+
+
+def test_secrets_are_masked_before_anything_else(tmp_path: Path) -> None:
+    """The first lines are ::add-mask:: and the secret appears nowhere else."""
+    secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYzzzzzz"
+    env = actions_env(
+        tmp_path,
+        bucket="Bad_Bucket",
+        aws_access_key_id="AKIAEXAMPLE1234",
+        aws_secret_access_key=secret,
+    )
+    code, text = run([], env, tmp_path)
+    assert code == EXIT_FAILED
+    lines = text.splitlines()
+    assert lines[0].startswith("::add-mask::")
+    masked = [line for line in lines if line.startswith("::add-mask::")]
+    assert f"::add-mask::{secret}" in masked
+    others = "\n".join(line for line in lines if not line.startswith("::add-mask::"))
+    assert secret not in others
+    assert secret not in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
+    assert secret not in Path(env["GITHUB_OUTPUT"]).read_text()
+
+
+def test_dotenv_is_read_locally_under_the_real_environment(tmp_path: Path) -> None:
+    """Outside Actions `.env` fills gaps; the real environment wins over it."""
+    (tmp_path / ".env").write_text("S3CFD_BUCKET=Bad_From_Dotenv\nS3CFD_CONCURRENCY=0\n")
+    code, text = run([], {"S3CFD_CONCURRENCY": "4"}, tmp_path)
+    assert code == EXIT_FAILED
+    assert "Bad_From_Dotenv" in text  # the bucket came from .env
+    assert "concurrency" not in text  # 4 from the environment beat 0 from .env
+
+
+def test_dotenv_is_ignored_in_actions(tmp_path: Path) -> None:
+    """In Actions a committed `.env` never changes the inputs."""
+    (tmp_path / ".env").write_text("S3CFD_CONCURRENCY=0\n")
+    env = actions_env(tmp_path, bucket="Bad_Bucket")
+    code, text = run([], env, tmp_path)
+    assert code == EXIT_FAILED
+    assert "concurrency" not in text
+
+
+def test_flag_beats_environment(tmp_path: Path) -> None:
+    """A flag overrides the same setting from the environment."""
+    code, text = run(["--bucket", "Flag_Bucket"], {"S3CFD_BUCKET": "env-bucket"}, tmp_path)
+    assert code == EXIT_FAILED
+    assert "Flag_Bucket" in text
