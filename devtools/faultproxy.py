@@ -109,6 +109,7 @@ class Stats:
     """A snapshot of what the proxy saw and did."""
 
     requests: Counter[str] = field(default_factory=Counter)  # per method
+    attempts: Counter[str] = field(default_factory=Counter)  # eligible requests per key
     injected: Counter[str] = field(default_factory=Counter)  # per fault kind
     forwarded: Counter[str] = field(default_factory=Counter)  # per method
     landed: Counter[str] = field(default_factory=Counter)  # 2xx writes per method
@@ -212,6 +213,7 @@ class FaultProxy:
             s = self._stats
             return Stats(
                 requests=Counter(s.requests),
+                attempts=Counter(s.attempts),
                 injected=Counter(s.injected),
                 forwarded=Counter(s.forwarded),
                 landed=Counter(s.landed),
@@ -239,6 +241,7 @@ class FaultProxy:
             self._stats.requests[method] += 1
             if method not in f.methods:
                 return None
+            self._stats.attempts[key] += 1
             if f.fail_keys is not None and key and re.search(f.fail_keys, key):
                 self._stats.injected[f.fail_with] += 1
                 self._stats.failed_keys.append(key)
