@@ -44,6 +44,7 @@ import re
 import socket
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -55,6 +56,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
+
+from botocore.exceptions import ClientError
+
+from devtools.action import run_entrypoint
+from devtools.servers import create_distribution, moto_server, seaweedfs
 
 FaultKind = Literal["slowdown", "internal", "reset", "lost", "delay", "denied", "custom"]
 WRITE_METHODS = frozenset({"PUT", "POST", "DELETE"})
@@ -444,7 +450,16 @@ def fault_proxy(upstream: str, faults: Faults | None = None) -> Iterator[FaultPr
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--upstream", required=True, help="e.g. http://127.0.0.1:8333")
+    parser.add_argument("--upstream", help="e.g. http://127.0.0.1:8333 (a proxy to run)")
+    parser.add_argument(
+        "--soak",
+        type=int,
+        metavar="FILES",
+        help="instead: deploy FILES random files to a fresh SeaweedFS through the proxy "
+        "with the given rates (default: a quarter of the writes failing, uncapped), "
+        "`--runs` times, and check every object byte for byte",
+    )
+    parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--methods", default="PUT,POST,DELETE")
     for kind in ("slowdown", "internal", "reset", "lost", "delay"):
@@ -453,6 +468,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fail-keys", default=None, help="regex: writes to these keys fail")
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args(argv)
+    if args.soak is None and not args.upstream:
+        parser.error("give --upstream URL (run a proxy) or --soak FILES")
+    rates = ("slowdown", "internal", "reset", "lost", "delay")
+    if args.soak is not None and not any(getattr(args, kind) for kind in rates):
+        args.slowdown, args.internal, args.reset, args.lost = 0.07, 0.06, 0.06, 0.06
     faults = Faults(
         methods=frozenset(m.strip().upper() for m in args.methods.split(",") if m.strip()),
         slowdown=args.slowdown,
@@ -464,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
         fail_keys=args.fail_keys,
         seed=args.seed,
     )
+    if args.soak is not None:
+        return soak(args.soak, faults, runs=args.runs)
     with FaultProxy(args.upstream, faults, port=args.port) as proxy:
         print(f"faultproxy {proxy.url} -> {args.upstream}; Ctrl-C prints the counters", flush=True)
         try:
@@ -473,10 +495,6 @@ def main(argv: list[str] | None = None) -> int:
             pass
         print(proxy.stats, flush=True)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
 
 
 # -- permission faults ----------------------------------------------------------------------
@@ -519,3 +537,77 @@ def add_seaweed_identity(
     )
     if proc.returncode != 0 or access_key not in proc.stdout:
         raise RuntimeError(f"weed shell s3.configure failed: {proc.stdout[-500:]}{proc.stderr}")
+
+
+# -- soak: many files through many faults -----------------------------------------------------
+
+
+def soak(files: int, faults: Faults, *, runs: int = 1) -> int:
+    """Deploy `files` random files through `faults` to a fresh SeaweedFS, `runs` times.
+
+    Prints one line per run: exit code, time, faults injected, objects checked. Returns 0
+    when every run either succeeded with every object byte-identical, or failed cleanly
+    (exit 1, nothing deleted); 1 otherwise.
+    """
+    status = 0
+    with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
+        root = Path(tmp)
+        with seaweedfs(root) as s3, moto_server(root) as moto:
+            client = s3.client("s3")
+            for run in range(1, runs + 1):
+                bucket = f"soak-{run}-{uuid.uuid4().hex[:8]}"
+                client.create_bucket(Bucket=bucket)
+                dist = create_distribution(moto, bucket)
+                site = root / f"ws-{run}" / "site"
+                rng = random.Random(run)  # noqa: S311 - test data
+                local: dict[str, bytes] = {"index.html": b"<!doctype html>"}
+                for i in range(files - 1):
+                    size = rng.choice((0, 10, 1000, 20_000, 200_000))
+                    local[f"d{i % 20}/f{i}.bin"] = rng.randbytes(size)
+                for rel, body in local.items():
+                    path = site / rel
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(body)
+                inputs = {
+                    "aws-access-key-id": s3.access_key,
+                    "aws-secret-access-key": s3.secret_key,
+                    "bucket": bucket,
+                    "distribution-id": dist,
+                    "source-dir": "site",
+                }
+                with FaultProxy(s3.endpoint, faults) as proxy:
+                    started = time.monotonic()
+                    result = run_entrypoint(
+                        site.parent,
+                        {**inputs, "endpoint-url": proxy.url},
+                        endpoints={"s3": s3.endpoint, "cloudfront": moto.endpoint},
+                        runner_dir=root / f"runner-{run}",
+                    )
+                    took = time.monotonic() - started
+                    stats = proxy.stats
+                identical = 0
+                for key, body in local.items():
+                    try:
+                        got = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+                    except ClientError:  # missing: not identical
+                        got = None
+                    identical += got == body
+                ok = (result.returncode == 0 and identical == len(local)) or (
+                    result.returncode == 1 and "Nothing was deleted" in result.stdout
+                )
+                status = status or (0 if ok else 1)
+                failed = [line for line in result.stdout.splitlines() if line.startswith("::error")]
+                print(
+                    f"run {run}: exit {result.returncode} in {took:.1f} s; "
+                    f"{stats.faults} faults injected {dict(stats.injected)} over "
+                    f"{sum(stats.requests.values())} requests; {identical}/{len(local)} "
+                    f"objects byte-identical; most attempts on one key "
+                    f"{max(stats.attempts.values(), default=0)}"
+                    + (f"; {failed[0][:300]}" if failed else ""),
+                    flush=True,
+                )
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
