@@ -18,6 +18,7 @@ Format (version 1):
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -30,20 +31,22 @@ VERSION = 1
 def encode(entries: Mapping[str, ObjectState]) -> bytes:
     """Serialise the record, keys sorted, compact (it can hold tens of thousands of keys).
 
-    Written entry by entry rather than through one dict of dicts: at 20,000 keys that
-    intermediate structure was the largest allocation of a deploy.
+    Written entry by entry straight into one bytes buffer, rather than through a dict
+    of dicts, a list of strings, a string and then bytes: at 20,000 keys those copies
+    were the largest allocations of a deploy, at its very end (its memory peak).
     """
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    parts: list[str] = []
-    for key in sorted(entries):
+    out = io.BytesIO()
+    out.write(b'{"version":%d,"objects":{' % VERSION)
+    for index, key in enumerate(sorted(entries)):
         state = entries[key]
         item: dict[str, str | None] = {"etag": state.etag, "md5": state.md5}
         if state.headers is not None:
             item["content_type"] = state.headers.content_type
             item["cache_control"] = state.headers.cache_control
-        parts.append(f"{dumps(key)}:{dumps(item)}")
-    text = '{"version":%d,"objects":{%s}}' % (VERSION, ",".join(parts))  # noqa: UP031
-    return text.encode("utf-8")
+        out.write(f"{',' if index else ''}{dumps(key)}:{dumps(item)}".encode())
+    out.write(b"}}")
+    return out.getvalue()
 
 
 def decode(body: bytes) -> tuple[dict[str, ObjectState], str | None]:
