@@ -307,3 +307,31 @@ def test_the_leak_check_sees_every_channel(where: str) -> None:
     with pytest.raises(AssertionError):
         assert_no_leak(result, secret)
     assert_no_leak(ActionResult(1, f"::add-mask::{secret}\n", "", {}, ""), secret)
+
+
+def test_local_cli_with_dotenv_never_prints_the_secret(
+    run_action: RunAction, tmp_path: Path, site_ctx: Ctx, seaweed: Server
+) -> None:
+    """Outside Actions there is no `::add-mask::`: the secret must appear nowhere at all."""
+    secret, token = random_secret(), random_secret(160)
+    workspace = make_workspace(tmp_path)
+    cases = {
+        "wrong secret": f"AWS_ACCESS_KEY_ID={seaweed.access_key}\nAWS_SECRET_ACCESS_KEY={secret}\n",
+        "with a token": (
+            f"AWS_ACCESS_KEY_ID={seaweed.access_key}\nAWS_SECRET_ACCESS_KEY={secret}\n"
+            f"AWS_SESSION_TOKEN={token}\n"
+        ),
+        "partial keys": f"AWS_SECRET_ACCESS_KEY={secret}\n",
+    }
+    for name, dotenv in cases.items():
+        (workspace / ".env").write_text(
+            f"S3CFD_BUCKET={site_ctx.bucket}\nS3CFD_SOURCE_DIR=site\n{dotenv}"
+        )
+        inputs = {"aws-access-key-id": "", "aws-secret-access-key": "", "bucket": ""}
+        env = {"GITHUB_ACTIONS": "", "S3CFD_DEBUG": "1"}
+        result = run_action(workspace, inputs, extra_env=env)
+        assert result.returncode != 0, (name, result.describe())
+        expected = "AWS_ACCESS_KEY_ID" if name == "partial keys" else "S3 "
+        assert expected in result.stdout + result.stderr, (name, result.describe())
+        assert "::add-mask::" not in result.stdout
+        assert_no_leak(result, secret, token)
