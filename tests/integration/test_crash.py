@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from devtools.action import ENTRYPOINT, runner_env
 from devtools.faultproxy import FaultProxy, Faults
 from devtools.servers import Server
@@ -216,14 +218,17 @@ def test_sigkill_after_every_write_before_the_invalidation(
     assert third.returncode == 0 and third.outputs["invalidation-id"] == "", third.describe()
 
 
-def test_sigint_mid_upload_reports_and_the_rerun_finishes(
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_cancel_mid_upload_reports_and_the_rerun_finishes(
+    sig: signal.Signals,
     run_action: RunAction,
     tmp_path: Path,
     seaweed: Server,
     moto_aws: Server,
     deploy_inputs: dict[str, str],
 ) -> None:
-    """A cancelled job (SIGINT): exit 130, one annotation, no traceback, nothing deleted."""
+    """A cancelled job (SIGINT, or SIGTERM as `docker stop` sends to the container's PID 1):
+    exit 130, one annotation, no traceback, the summary written, nothing deleted."""
     workspace = tmp_path / "ws"
     root = workspace / "site"
     write_site(root, 1)
@@ -255,7 +260,7 @@ def test_sigint_mid_upload_reports_and_the_rerun_finishes(
         )
         try:
             proxy.wait_for(lambda s: len(s.landed_put_keys) >= 4, timeout=60)
-            os.kill(proc.pid, signal.SIGINT)
+            os.kill(proc.pid, sig)
             stdout, stderr = proc.communicate(timeout=60)
         finally:
             if proc.poll() is None:
