@@ -749,6 +749,22 @@ def targets(
     return out
 
 
+def reproducible_args(given: list[str]) -> list[str]:
+    """The command line without the options that only change where output goes."""
+    kept: list[str] = []
+    skip_value = False
+    for arg in given:
+        if skip_value:
+            skip_value = False
+        elif arg in ("--write", "-v", "--verbose", "--keep"):
+            pass
+        elif arg == "--json":
+            skip_value = True
+        elif not arg.startswith("--json="):
+            kept.append(arg)
+    return kept
+
+
 def write_benchmarks(table: str, info: dict[str, str], command: str, elapsed: float) -> None:
     path = ROOT / "BENCHMARKS.md"
     machine = "\n".join(f"| {k} | {v} |" for k, v in info.items())
@@ -892,9 +908,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in runs], indent=1))
     if args.write:
-        given = list(argv if argv is not None else sys.argv[1:])
         command = ".venv/bin/python bench/run.py " + " ".join(
-            a for a in given if a not in ("--write", "-v", "--verbose", "--keep")
+            reproducible_args(list(argv if argv is not None else sys.argv[1:]))
         )
         write_benchmarks(table, info, command.strip(), elapsed)
     return 1 if any(r.rc != 0 for r in runs) else 0
