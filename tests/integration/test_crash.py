@@ -301,3 +301,71 @@ def test_garbage_record_is_ignored_with_a_warning(
         assert rewritten != garbage
         clean = run_action(workspace, deploy_inputs)
         assert not any(line.startswith("::warning") for line in clean.stdout.splitlines())
+
+
+def test_sigkill_mid_header_copies_then_rerun_invalidates_them(
+    run_action: RunAction,
+    tmp_path: Path,
+    seaweed: Server,
+    moto_aws: Server,
+    deploy_inputs: dict[str, str],
+) -> None:
+    """Only headers change (server-side copies); killed part-way; the re-run covers them all."""
+    workspace = tmp_path / "ws"
+    write_site(workspace / "site", 1)
+    bucket, dist = deploy_inputs["bucket"], deploy_inputs["distribution-id"]
+    inputs = {**deploy_inputs, "invalidation-max-paths": "3000"}
+    assert run_action(workspace, inputs).returncode == 0
+    before = len(invalidated_paths(moto_aws, dist))
+    rule = {"cache-control": "assets/*.js: public, max-age=120"}
+
+    faults = Faults(methods=frozenset({"PUT"}), delay=1.0, delay_s=0.4)
+    with FaultProxy(seaweed.endpoint, faults) as proxy:
+        env = runner_env(
+            workspace,
+            {**inputs, **rule, "endpoint-url": proxy.url, "concurrency": "2"},
+            runner_dir=tmp_path / "killed-runner",
+            endpoints={"s3": seaweed.endpoint, "cloudfront": moto_aws.endpoint},
+        )
+        for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+            Path(env[name]).write_text("")
+        proc = subprocess.Popen(
+            [sys.executable, str(ENTRYPOINT)],
+            cwd=workspace,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            proxy.wait_for(lambda s: len(s.landed_copy_keys) >= 5, timeout=60)
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        time.sleep(faults.delay_s + 0.5)
+        copied = set(proxy.stats.landed_copy_keys)
+        assert not proxy.stats.landed_put_keys, "a header change must not send bytes"
+    client = seaweed.client("s3")
+    new_headers = {
+        f"assets/chunk-{i:02d}.js"
+        for i in range(ASSETS)
+        if client.head_object(Bucket=bucket, Key=f"assets/chunk-{i:02d}.js")["CacheControl"]
+        == "public, max-age=120"
+    }
+    assert copied <= new_headers and 5 <= len(new_headers) < ASSETS, new_headers
+
+    rerun = run_action(workspace, {**inputs, **rule})
+    assert rerun.returncode == 0, rerun.describe()
+    assert rerun.outputs["uploaded-bytes"] == "0"
+    # A copy keeps the ETag, so the record (old headers, same ETag) still vouches for the
+    # copied objects and they are copied again: redundant but harmless (no bytes sent).
+    assert int(rerun.outputs["uploaded-count"]) <= ASSETS, rerun.describe()
+    batches = invalidated_paths(moto_aws, dist)[before:]
+    assert len(batches) == 1, batches
+    missing = [
+        f"/assets/chunk-{i:02d}.js"
+        for i in range(ASSETS)
+        if not covers(batches[0], f"/assets/chunk-{i:02d}.js")
+    ]
+    assert not missing, f"header changes not invalidated: {missing}"
+    assert not covers(batches[0], "/index.html"), batches
