@@ -114,6 +114,12 @@ def machine_info() -> dict[str, str]:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal"):
                 mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--", "deployer", "entrypoint.py"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     git = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
         capture_output=True,
@@ -126,7 +132,7 @@ def machine_info() -> dict[str, str]:
         "memory": mem,
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
-        "commit": git or "?",
+        "commit": (git or "?") + (" + uncommitted changes" if dirty else ""),
         "load average at start": " ".join(f"{x:.1f}" for x in os.getloadavg()),
         "ours": _version([*ours_command(), "--version"]),
         "aws": _version([str(BENCH_VENV / "bin" / "aws"), "--version"]),
@@ -234,6 +240,8 @@ class Bench:
             "AWS_EC2_METADATA_DISABLED": "true",
         }
         if tool == "ours":
+            # This checkout's code, whatever the venv's (editable) install points at.
+            env["PYTHONPATH"] = str(ROOT)
             cmd = [
                 *ours_command(),
                 "--bucket",
