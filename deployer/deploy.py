@@ -379,6 +379,7 @@ class _Deployment:
             _log_plan(the_plan, log)
             if len(the_plan.deletes) > settings.max_delete:
                 raise MaxDeleteExceeded(len(the_plan.deletes), settings.max_delete)
+            self.unvouch_header_copies(the_plan, record_entries)
 
             # 5-6. Assets, then entry files only when every asset landed.
             self.upload_phase(pool, "Uploading assets", the_plan.assets)
@@ -426,6 +427,32 @@ class _Deployment:
                 "on the record's key.", "Deploy record not written")
 
     # -- steps ---------------------------------------------------------------------------
+
+    def unvouch_header_copies(
+        self, the_plan: Plan, entries: Mapping[str, ObjectState]
+    ) -> None:
+        """Before the first header-only copy, stop the record vouching for those headers.
+
+        A server-side copy that replaces only the metadata keeps the object's ETag, so
+        if this run were killed mid-copy the old record would still vouch (same ETag)
+        for headers the object no longer has. Rewriting those entries with unknown
+        headers first makes the next run HEAD them, and invalidate them.
+        """
+        keys = [u.file.key for u in the_plan.uploads
+                if u.action is Action.COPY and u.file.key in entries]
+        if not keys or self.settings.dry_run:
+            return
+        pending = dict(entries)
+        for key in keys:
+            pending[key] = replace(entries[key], headers=None)
+        try:
+            self.store.put_record(self.settings.record_key, record.encode(pending))
+        except DeployError as err:
+            self.warn(
+                f"The deploy record could not be updated before changing headers "
+                f"({short_reason(err)}); if this run is interrupted, re-run with "
+                "`invalidation: all` to be sure every header change is served.",
+                "Deploy record not written")
 
     def warn(self, text: str, title: str) -> None:
         with self.lock:
