@@ -93,7 +93,8 @@ class TransferError(DeployError):
         shown = ", ".join(f"`{key}` ({why})" for key, why in self.failures[:10])
         more = f" and {len(self.failures) - 10} more" if len(self.failures) > 10 else ""
         super().__init__(
-            f"{len(self.failures)} file(s) could not be written after retries: {shown}{more}. "
+            f"{len(self.failures)} file(s) could not be written: {shown}{more} (transient "
+            "errors were retried first). "
             "Nothing was deleted. Check the bucket policy allows `s3:PutObject` on these keys "
             "and re-run the workflow; files that landed are not uploaded again."
         )

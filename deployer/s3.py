@@ -263,16 +263,26 @@ class S3Store:
         extra = {"ContentType": file.headers.content_type,
                  "CacheControl": file.headers.cache_control,
                  "Metadata": {META_MD5: file.md5}}
-        with self._multipart_lock, TransferManager(self.client, config) as manager, \
-                self._errors("PutObject", file.key):
-            try:
-                manager.upload(str(file.path), self.bucket, file.key,
-                               extra_args=extra).result()
-            except OSError as err:
-                raise S3Error(
-                    f"Could not read `{file.path}` to upload it as `{file.key}`: "
-                    f"{err.strerror or err}.",
-                    short=f"unreadable: {err.strerror or type(err).__name__}") from None
+        try:
+            with self._multipart_lock, TransferManager(self.client, config) as manager, \
+                    self._errors("PutObject", file.key):
+                try:
+                    manager.upload(str(file.path), self.bucket, file.key,
+                                   extra_args=extra).result()
+                except OSError as err:
+                    raise S3Error(
+                        f"Could not read `{file.path}` to upload it as `{file.key}`: "
+                        f"{err.strerror or err}.",
+                        short=f"unreadable: {err.strerror or type(err).__name__}") from None
+        except S3Error as err:
+            # A lost answer to CompleteMultipartUpload, retried: AWS answers success again,
+            # but MinIO and rclone answer NoSuchUpload although the object landed intact.
+            if err.code != "NoSuchUpload":
+                raise
+            landed = self.head(file.key)
+            if landed is None or landed.md5 != file.md5:
+                raise
+            return landed.etag
         return self._etag_of(file.key)
 
     @contextmanager

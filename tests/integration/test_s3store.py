@@ -304,3 +304,35 @@ def test_endpoint_input_wins_over_environment(seaweed: Server, tmp_path: Path) -
     retries = getattr(aws.client_config(no_input), "retries", None)
     assert retries == {"mode": "standard", "total_max_attempts": aws.TOTAL_ATTEMPTS}
 
+
+
+class _LoseSecondPost(FaultProxy):
+    """Forwards everything; the answer to the second POST (CompleteMultipartUpload) is lost."""
+
+    posts = 0
+
+    def _decide(self, method: str, key: str) -> Any:
+        decided = super()._decide(method, key)
+        if method == "POST":
+            self.posts += 1
+            if self.posts == 2:
+                return "lost"
+        return decided
+
+
+def test_multipart_with_lost_complete_answer_is_accepted(
+    server: Server, s3_bucket: str, tmp_path: Path
+) -> None:
+    """A retried Complete that the server answers NoSuchUpload (rclone) still counts as landed."""
+    body = os.urandom(11 * 1024 * 1024)
+    file = local_file(tmp_path, "big/lost-complete.bin", body, headers=PNG)
+    proxy = _LoseSecondPost(server.endpoint, Faults())
+    with proxy:
+        store = make_store(server, s3_bucket, tmp_path, endpoint=proxy.url,
+                           multipart_threshold=5 * 1024 * 1024, part_size=5 * 1024 * 1024)
+        etag = store.put_file(file)
+        assert proxy.posts >= 3  # create, the lost complete, the retried complete
+    state = store.head(file.key)
+    assert state is not None and state.md5 == file.md5 and state.etag == etag
+    got = server.client("s3").get_object(Bucket=s3_bucket, Key=file.key)["Body"].read()
+    assert got == body

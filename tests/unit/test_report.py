@@ -328,7 +328,7 @@ def test_summary_markdown_failure_section() -> None:
     text = summary_markdown(outcome, bucket="b", prefix="", error=error)
     assert text.startswith("## ❌ Deploy to `s3://b/` failed\n")
     assert "### Some files failed to upload" in text
-    assert "2 file(s) could not be written after retries: `f2.js` (AccessDenied)" in text
+    assert "2 file(s) could not be written: `f2.js` (AccessDenied)" in text
     assert "| `f2.js` | AccessDenied |" in text
     assert "| `f3.js` | SlowDown &lt;after 5 tries&gt; |" in text
     assert "| Uploaded (new or changed content) | 2 of 4 |" in text
