@@ -898,6 +898,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "b" in args.scenarios or "c" in args.scenarios:
         args.scenarios += "a"
 
+    if not Path("/usr/bin/time").exists():
+        p.error("/usr/bin/time is needed for per-process peak memory: apt-get install time")
     ensure_bench_venv()
     info = machine_info()
     print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()), flush=True)
