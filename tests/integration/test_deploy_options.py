@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from deployer.interface import INPUTS
-from devtools.action import ActionResult, input_env, parse_github_output
+from devtools.action import ActionResult, input_env, parse_github_output, run_entrypoint
 from devtools.servers import Server, create_distribution
 from tests.integration.test_deploy import (
     RECORD_KEY,
@@ -220,6 +220,59 @@ def test_two_distributions_are_both_invalidated(
     expected_paths = {"/about/", "/about/index.html"}
     assert [paths for _, paths in first_sent + second_sent] == [expected_paths] * 2
     assert result.outputs["invalidation-id"].split(",") == [first_sent[0][0], second_sent[0][0]]
+
+
+def test_endpoint_url_input_wins_over_the_environment(
+    workspace: Path, site: Path, rclone: Server, moto_aws: Server, tmp_path: Path
+) -> None:
+    """`endpoint-url` (here rclone serve s3) beats an `AWS_ENDPOINT_URL_S3` that points nowhere."""
+    bucket = "endpoint-input-test"
+    rclone.client("s3").create_bucket(Bucket=bucket)
+    inputs = {
+        "aws-access-key-id": rclone.access_key,
+        "aws-secret-access-key": rclone.secret_key,
+        "bucket": bucket,
+        "source-dir": "site",
+        "endpoint-url": rclone.endpoint,
+    }
+    nowhere = {"s3": "http://127.0.0.1:9", "cloudfront": moto_aws.endpoint}
+    result = run_entrypoint(workspace, inputs, endpoints=nowhere, runner_dir=tmp_path / "r1")
+    assert result.returncode == 0, result.describe()
+    files = local_files(site)
+    assert result.outputs["uploaded-count"] == str(len(files))
+    stored = {
+        obj["Key"]
+        for obj in rclone.client("s3").list_objects_v2(Bucket=bucket).get("Contents", [])
+    }
+    assert stored == set(files) | {RECORD_KEY}
+    again = run_entrypoint(workspace, inputs, endpoints=nowhere, runner_dir=tmp_path / "r2")
+    assert again.returncode == 0, again.describe()
+    assert again.outputs["uploaded-count"] == "0"
+
+
+def test_wait_for_invalidation_reports_completion(
+    run_action: RunAction,
+    deploy_inputs: dict[str, str],
+    workspace: Path,
+    site: Path,
+    moto_aws: Server,
+    distribution: str,
+) -> None:
+    """`wait-for-invalidation: true` polls until CloudFront reports it complete (any case)."""
+    inputs = {**deploy_inputs, "wait-for-invalidation": "true"}
+    succeeded(run_action(workspace, inputs))
+    same_size_edit(site / "about" / "index.html")
+
+    result = succeeded(run_action(workspace, inputs))
+
+    invalidation_id = result.outputs["invalidation-id"]
+    assert invalidation_id
+    assert f"Invalidation `{invalidation_id}` completed" in result.stdout
+    status = moto_aws.client("cloudfront").get_invalidation(
+        DistributionId=distribution, Id=invalidation_id
+    )["Invalidation"]["Status"]
+    assert status.lower() == "completed"
+    assert not any(line.startswith("::warning") for line in result.stdout.splitlines())
 
 
 def test_multipart_object_is_not_uploaded_again(
