@@ -82,6 +82,7 @@ demo: $(DEMO_STAMP)
 test: $(DEV_STAMP)
 	@start=$$(date +%s); \
 	echo "==> ruff check"; $(BIN)/ruff check .; \
+	echo "==> ruff format --check"; $(BIN)/ruff format --check .; \
 	echo "==> mypy --strict"; $(BIN)/mypy; \
 	if [ -f scripts/check-metadata.sh ]; then \
 	  echo "==> bash scripts/check-metadata.sh"; \

@@ -98,8 +98,10 @@ class CloudFrontCDN:
         self, distribution_id: str, paths: Sequence[str], caller_reference: str
     ) -> InvalidationResult:
         """Create one invalidation; retried with backoff while CloudFront is busy or throttles."""
-        batch = {"Paths": {"Quantity": len(paths), "Items": list(paths)},
-                 "CallerReference": caller_reference}
+        batch = {
+            "Paths": {"Quantity": len(paths), "Items": list(paths)},
+            "CallerReference": caller_reference,
+        }
         attempt = 0
         waited = 0.0
         while True:
@@ -128,14 +130,18 @@ class CloudFrontCDN:
                         "fewer wildcards. The files are deployed; re-run the workflow to "
                         "invalidate (the deploy record makes the re-run invalidate the same "
                         "paths).",
-                        title="Invalidation failed") from None
+                        title="Invalidation failed",
+                    ) from None
                 raise _translate(err, "CreateInvalidation", distribution_id) from None
             except (NoCredentialsError, BotoCoreError) as err:
                 raise _transport(err, "CreateInvalidation") from None
         inv = resp["Invalidation"]
         return InvalidationResult(
-            distribution_id=distribution_id, invalidation_id=inv["Id"],
-            paths=tuple(paths), status=inv.get("Status", "InProgress"))
+            distribution_id=distribution_id,
+            invalidation_id=inv["Id"],
+            paths=tuple(paths),
+            status=inv.get("Status", "InProgress"),
+        )
 
     def wait(self, distribution_id: str, invalidation_id: str, timeout_s: float) -> str:
         """Poll until the invalidation completes or `timeout_s` passes; return the last status."""
@@ -143,7 +149,8 @@ class CloudFrontCDN:
         while True:
             try:
                 resp = self.client.get_invalidation(
-                    DistributionId=distribution_id, Id=invalidation_id)
+                    DistributionId=distribution_id, Id=invalidation_id
+                )
             except ClientError as err:
                 raise _translate(err, "GetInvalidation", distribution_id) from None
             except (NoCredentialsError, BotoCoreError) as err:
@@ -175,42 +182,57 @@ def _translate(err: ClientError, operation: str, distribution_id: str) -> Deploy
             f"CloudFront distribution `{distribution_id}` does not exist in this AWS account. "
             "Check `distribution-id` (the ID from the CloudFront console, e.g. "
             "`E2ABCDEF123456`, not the domain name) and that the credentials belong to the "
-            "account that owns it.", title="Distribution not found")
+            "account that owns it.",
+            title="Distribution not found",
+        )
     if code in ("AccessDenied", "AccessDeniedException"):
         return RemoteError(
             f"Access denied: {operation} on distribution `{distribution_id}` was refused. "
             f"Allow `{_ACTIONS.get(operation, 'cloudfront:*')}` on "
             f"`arn:aws:cloudfront::ACCOUNT_ID:distribution/{distribution_id}` in the IAM "
             "policy of the credentials (`aws-access-key-id` or `role-to-assume`).",
-            title="Access denied")
-    if code in ("InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken",
-                "InvalidAccessKeyId"):
+            title="Access denied",
+        )
+    if code in (
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "InvalidAccessKeyId",
+    ):
         return CredentialsError(
             f"CloudFront rejected the credentials ({code}). Check `aws-access-key-id` and "
             "`aws-secret-access-key` (or `aws-session-token`, which may have expired). With "
             "`endpoint-url` pointing at another storage provider (R2, MinIO), its keys do "
-            "not work for CloudFront: leave `distribution-id` empty.")
+            "not work for CloudFront: leave `distribution-id` empty."
+        )
     if code == "InvalidArgument" and operation == "CreateInvalidation":
         return RemoteError(
             f"CloudFront rejected the invalidation paths for `{distribution_id}` "
             f"({code}). Use `invalidation: all` as a workaround and report this as a bug.",
-            title="Invalidation rejected")
+            title="Invalidation rejected",
+        )
     if code == "BatchTooLarge":
         return RemoteError(
             f"CloudFront refused the invalidation of `{distribution_id}` (BatchTooLarge). "
             "Lower `invalidation-max-paths` so paths roll up into wildcards.",
-            title="Invalidation rejected")
+            title="Invalidation rejected",
+        )
     return RemoteError(
         f"CloudFront {operation} on `{distribution_id}` failed ({code or 'error'}). Check "
-        "`distribution-id` and re-run the workflow.", title="CloudFront request failed")
+        "`distribution-id` and re-run the workflow.",
+        title="CloudFront request failed",
+    )
 
 
 def _transport(err: Exception, operation: str) -> DeployError:
     if isinstance(err, NoCredentialsError):
         return CredentialsError(
             "No AWS credentials were found for CloudFront. Pass `aws-access-key-id` and "
-            "`aws-secret-access-key`, or `role-to-assume`.")
+            "`aws-secret-access-key`, or `role-to-assume`."
+        )
     return RemoteError(
         f"Could not reach CloudFront during {operation} ({type(err).__name__}) after "
         "retries. Re-run the workflow; if `AWS_ENDPOINT_URL_CLOUDFRONT` or "
-        "`AWS_ENDPOINT_URL` is set, check it.", title="CloudFront unreachable")
+        "`AWS_ENDPOINT_URL` is set, check it.",
+        title="CloudFront unreachable",
+    )

@@ -179,9 +179,7 @@ class LazyCDN:
         return self._get().wait(distribution_id, invalidation_id, timeout_s)
 
 
-def connect(
-    settings: Settings, session: boto3.session.Session, log: Log
-) -> tuple[Store, CDN]:
+def connect(settings: Settings, session: boto3.session.Session, log: Log) -> tuple[Store, CDN]:
     """The real store and CDN for these settings (wrapped for a dry run)."""
     from deployer.aws import cloudfront_client, s3_client  # noqa: PLC0415
     from deployer.cloudfront import CloudFrontCDN  # noqa: PLC0415
@@ -317,8 +315,15 @@ def _run_parallel(
             progress.step(item.file.size if item.action is Action.PUT else 0)
 
 
-def run(settings: Settings, store: Store, cdn: CDN, log: Log, outcome: Outcome,
-        *, clock: Callable[[], float] = time.monotonic) -> None:
+def run(
+    settings: Settings,
+    store: Store,
+    cdn: CDN,
+    log: Log,
+    outcome: Outcome,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
     """Deploy `settings.source_dir` to the bucket. Raises `DeployError` on failure."""
     _Deployment(settings, store, cdn, log, outcome, clock=clock).run()
 
@@ -326,8 +331,16 @@ def run(settings: Settings, store: Store, cdn: CDN, log: Log, outcome: Outcome,
 class _Deployment:
     """One run's state, so each step is a small method."""
 
-    def __init__(self, settings: Settings, store: Store, cdn: CDN, log: Log,
-                 outcome: Outcome, *, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        cdn: CDN,
+        log: Log,
+        outcome: Outcome,
+        *,
+        clock: Callable[[], float],
+    ) -> None:
         self.settings, self.store, self.cdn = settings, store, cdn
         self.log, self.outcome, self.clock = log, outcome, clock
         self.lock = threading.Lock()
@@ -339,16 +352,22 @@ class _Deployment:
         outcome.dry_run = settings.dry_run
         prefix = settings.destination_prefix
 
-        with ThreadPoolExecutor(max_workers=settings.concurrency,
-                                thread_name_prefix="deploy") as pool:
+        with ThreadPoolExecutor(
+            max_workers=settings.concurrency, thread_name_prefix="deploy"
+        ) as pool:
             # 1-2. Scan (hashing, local CPU and disk) while the bucket is listed and the
             # record read (network): neither waits for the other.
             listed = pool.submit(store.list_objects, prefix)
             recorded = pool.submit(self.read_record_if_listed, listed)
             looked_up = pool.submit(self.lookup_origins)
             try:
-                scan = local.scan(settings.source_dir, prefix, settings.exclude,
-                                  settings.content_type, settings.cache_control)
+                scan = local.scan(
+                    settings.source_dir,
+                    prefix,
+                    settings.exclude,
+                    settings.content_type,
+                    settings.cache_control,
+                )
             except BaseException:
                 for future in (listed, recorded, looked_up):
                     future.cancel()
@@ -356,9 +375,11 @@ class _Deployment:
             for text in scan.warnings:
                 self.warn(text, "Skipped file")
             total_bytes = sum(f.size for f in scan.files)
-            log.info(f"Found {len(scan.files)} files ({_size(total_bytes)}) in "
-                     f"`{_display_source(settings)}`"
-                     + (f"; {scan.excluded} excluded" if scan.excluded else ""))
+            log.info(
+                f"Found {len(scan.files)} files ({_size(total_bytes)}) in "
+                f"`{_display_source(settings)}`"
+                + (f"; {scan.excluded} excluded" if scan.excluded else "")
+            )
             listing = plan.index_listing(listed.result())
             log.info(f"Listed {len(listing)} objects under s3://{settings.bucket}/{prefix}")
             record_entries, record_current = recorded.result()
@@ -371,10 +392,15 @@ class _Deployment:
 
             # 4. Plan, and refuse before any write.
             the_plan = plan.make_plan(
-                scan.files, listing, record_entries, heads,
-                prefix=prefix, delete_removed=settings.delete_removed,
+                scan.files,
+                listing,
+                record_entries,
+                heads,
+                prefix=prefix,
+                delete_removed=settings.delete_removed,
                 keep=lambda rel: matches_any(rel, settings.exclude),
-                record_key=settings.record_key)
+                record_key=settings.record_key,
+            )
             outcome.plan = the_plan
             _log_plan(the_plan, log)
             if len(the_plan.deletes) > settings.max_delete:
@@ -386,17 +412,22 @@ class _Deployment:
             if not outcome.failed:
                 self.upload_phase(pool, "Uploading HTML and entry files", the_plan.entries)
             elif the_plan.entries:
-                self.warn(f"{len(the_plan.entries)} HTML and entry files were not uploaded "
-                          "because some assets failed: the live pages keep referring to "
-                          "assets that exist.", "Entry files held back")
+                self.warn(
+                    f"{len(the_plan.entries)} HTML and entry files were not uploaded "
+                    "because some assets failed: the live pages keep referring to "
+                    "assets that exist.",
+                    "Entry files held back",
+                )
 
         # 7. Deletes, only when every upload landed.
         delete_error: DeployError | None = None
         if not outcome.failed:
             delete_error = self.delete_phase(the_plan.deletes)
         elif the_plan.deletes:
-            self.warn(f"{len(the_plan.deletes)} deletions were skipped because some uploads "
-                      "failed.", "Deletions skipped")
+            self.warn(
+                f"{len(the_plan.deletes)} deletions were skipped because some uploads failed.",
+                "Deletions skipped",
+            )
 
         # 8-9. Invalidate what landed; optionally wait.
         complete = not outcome.failed and delete_error is None
@@ -424,13 +455,13 @@ class _Deployment:
                 f"The deploy succeeded but its record `{settings.record_key}` could not be "
                 f"written ({short_reason(err)}). The next deploy checks objects with HEAD "
                 "requests instead and may invalidate more than needed. Allow `s3:PutObject` "
-                "on the record's key.", "Deploy record not written")
+                "on the record's key.",
+                "Deploy record not written",
+            )
 
     # -- steps ---------------------------------------------------------------------------
 
-    def unvouch_header_copies(
-        self, the_plan: Plan, entries: Mapping[str, ObjectState]
-    ) -> None:
+    def unvouch_header_copies(self, the_plan: Plan, entries: Mapping[str, ObjectState]) -> None:
         """Before the first header-only copy, stop the record vouching for those headers.
 
         A server-side copy that replaces only the metadata keeps the object's ETag, so
@@ -438,8 +469,11 @@ class _Deployment:
         for headers the object no longer has. Rewriting those entries with unknown
         headers first makes the next run HEAD them, and invalidate them.
         """
-        keys = [u.file.key for u in the_plan.uploads
-                if u.action is Action.COPY and u.file.key in entries]
+        keys = [
+            u.file.key
+            for u in the_plan.uploads
+            if u.action is Action.COPY and u.file.key in entries
+        ]
         if not keys or self.settings.dry_run:
             return
         pending = dict(entries)
@@ -452,7 +486,8 @@ class _Deployment:
                 f"The deploy record could not be updated before changing headers "
                 f"({short_reason(err)}); if this run is interrupted, re-run with "
                 "`invalidation: all` to be sure every header change is served.",
-                "Deploy record not written")
+                "Deploy record not written",
+            )
 
     def warn(self, text: str, title: str) -> None:
         with self.lock:
@@ -463,8 +498,10 @@ class _Deployment:
         """Each distribution's origin key prefix; raises for a distribution that does not exist."""
         if self.settings.invalidation == "none":
             return {}
-        return {dist: self.cdn.origin_path(dist, self.settings.bucket)
-                for dist in self.settings.distribution_ids}
+        return {
+            dist: self.cdn.origin_path(dist, self.settings.bucket)
+            for dist in self.settings.distribution_ids
+        }
 
     def read_record_if_listed(
         self, listed: Future[list[RemoteObject]]
@@ -484,10 +521,12 @@ class _Deployment:
         except RemoteError as err:
             if not _denied(err):
                 raise
-            self.warn(f"Could not read the deploy record `{key}` (access denied). Objects "
-                      "whose ETag is not a plain MD5 are checked with HEAD requests instead. "
-                      "Allow `s3:GetObject` on the bucket's objects.",
-                      "Deploy record unreadable")
+            self.warn(
+                f"Could not read the deploy record `{key}` (access denied). Objects "
+                "whose ETag is not a plain MD5 are checked with HEAD requests instead. "
+                "Allow `s3:GetObject` on the bucket's objects.",
+                "Deploy record unreadable",
+            )
             return {}, False
         if body is None:
             return {}, False
@@ -500,8 +539,9 @@ class _Deployment:
     def head_all(self, pool: ThreadPoolExecutor, keys: Sequence[str]) -> dict[str, ObjectState]:
         if not keys:
             return {}
-        self.log.info(f"Checking {len(keys)} objects whose ETag does not prove their "
-                      "content (HEAD)")
+        self.log.info(
+            f"Checking {len(keys)} objects whose ETag does not prove their content (HEAD)"
+        )
         heads: dict[str, ObjectState] = {}
         denied = 0
         progress = _Progress(self.log, "Checked", len(keys), self.clock)
@@ -517,13 +557,15 @@ class _Deployment:
                     raise err
                 progress.step()
         if denied:
-            self.warn(f"HEAD was denied for {denied} objects, so their content cannot be "
-                      "verified and they are uploaded again. Allow `s3:GetObject` on the "
-                      "bucket's objects to avoid that.", "HEAD denied")
+            self.warn(
+                f"HEAD was denied for {denied} objects, so their content cannot be "
+                "verified and they are uploaded again. Allow `s3:GetObject` on the "
+                "bucket's objects to avoid that.",
+                "HEAD denied",
+            )
         return heads
 
-    def upload_phase(self, pool: ThreadPoolExecutor, label: str,
-                     uploads: Sequence[Upload]) -> None:
+    def upload_phase(self, pool: ThreadPoolExecutor, label: str, uploads: Sequence[Upload]) -> None:
         if not uploads:
             return
         outcome = self.outcome
@@ -545,13 +587,13 @@ class _Deployment:
             reason = short_reason(err)
             with self.lock:
                 outcome.failed.append((upload.file.key, reason))
-            self.log.warning(f"Could not upload `{upload.file.key}`: {reason}",
-                             title="Upload failed")
+            self.log.warning(
+                f"Could not upload `{upload.file.key}`: {reason}", title="Upload failed"
+            )
 
         self.log.info(f"{label}: {len(uploads)} file{'' if len(uploads) == 1 else 's'}")
         progress = _Progress(self.log, label, len(uploads), self.clock)
-        _run_parallel(pool, uploads, work, on_error, progress,
-                      workers=self.settings.concurrency)
+        _run_parallel(pool, uploads, work, on_error, progress, workers=self.settings.concurrency)
 
     def delete_phase(self, deletes: Sequence[str]) -> DeployError | None:
         if not deletes:
@@ -560,7 +602,7 @@ class _Deployment:
         failures: list[tuple[str, str]] = []
         progress = _Progress(self.log, "Deleted", len(deletes), self.clock)
         for start in range(0, len(deletes), DELETE_BATCH):
-            batch = deletes[start:start + DELETE_BATCH]
+            batch = deletes[start : start + DELETE_BATCH]
             try:
                 failed = self.store.delete(batch)
             except DeployError as err:
@@ -577,7 +619,8 @@ class _Deployment:
             f"{len(failures)} object(s) could not be deleted: {shown}{more}. Every upload "
             "landed and the other deletions were done. Check the IAM policy allows "
             "`s3:DeleteObject` on these keys and re-run the workflow.",
-            title="Some deletions failed")
+            title="Some deletions failed",
+        )
 
     def invalidate(self, keys: Sequence[str], *, changed: bool) -> DeployError | None:
         """One invalidation per distribution; returns the first error after trying them all."""
@@ -596,8 +639,9 @@ class _Deployment:
                 if not paths:
                     log.info(f"Nothing to invalidate on `{dist}`")
                     continue
-                ref = invalidation.caller_reference(settings.run_id, settings.run_attempt,
-                                                    dist, paths)
+                ref = invalidation.caller_reference(
+                    settings.run_id, settings.run_attempt, dist, paths
+                )
                 result = self.cdn.invalidate(dist, paths, ref)
             except DeployError as err:
                 first_error = first_error or err
@@ -623,15 +667,18 @@ class _Deployment:
             return ALL_PATHS
         origin = self.origins.get(dist)
         if origin is None:
-            self.warn(f"Could not tell which folder of `{settings.bucket}` distribution "
-                      f"`{dist}` serves (no access to its configuration, or none of its "
-                      "origins is the bucket's S3 domain); invalidation paths assume it "
-                      "serves the bucket root. Allow `cloudfront:GetDistributionConfig`, or "
-                      "use `invalidation: all` if that assumption is wrong.",
-                      "Origin path unknown")
+            self.warn(
+                f"Could not tell which folder of `{settings.bucket}` distribution "
+                f"`{dist}` serves (no access to its configuration, or none of its "
+                "origins is the bucket's S3 domain); invalidation paths assume it "
+                "serves the bucket root. Allow `cloudfront:GetDistributionConfig`, or "
+                "use `invalidation: all` if that assumption is wrong.",
+                "Origin path unknown",
+            )
             origin = ""
-        return invalidation.paths_for(keys, origin_path=origin,
-                                      max_paths=settings.invalidation_max_paths)
+        return invalidation.paths_for(
+            keys, origin_path=origin, max_paths=settings.invalidation_max_paths
+        )
 
     def wait_all(self, results: Sequence[InvalidationResult]) -> None:
         """Wait for every invalidation within one shared `wait_timeout_s`.
@@ -641,25 +688,30 @@ class _Deployment:
         """
         timeout = self.settings.wait_timeout_s
         deadline = self.clock() + timeout
-        self.log.info(f"Waiting for {len(results)} invalidation(s) to complete "
-                      f"(at most {timeout:.0f} s)")
+        self.log.info(
+            f"Waiting for {len(results)} invalidation(s) to complete (at most {timeout:.0f} s)"
+        )
         for result in results:
             remaining = max(0.0, deadline - self.clock())
             try:
-                status = self.cdn.wait(result.distribution_id, result.invalidation_id,
-                                       remaining)
+                status = self.cdn.wait(result.distribution_id, result.invalidation_id, remaining)
             except DeployError as err:
-                self.warn(f"Could not check invalidation `{result.invalidation_id}` on "
-                          f"`{result.distribution_id}`: {err.message} It was created and "
-                          "finishes on its own.", "Invalidation status unknown")
+                self.warn(
+                    f"Could not check invalidation `{result.invalidation_id}` on "
+                    f"`{result.distribution_id}`: {err.message} It was created and "
+                    "finishes on its own.",
+                    "Invalidation status unknown",
+                )
                 continue
             index = self.outcome.invalidations.index(result)
             self.outcome.invalidations[index] = replace(result, status=status)
             if status.lower() != "completed":
-                self.warn(f"Invalidation `{result.invalidation_id}` on "
-                          f"`{result.distribution_id}` is still {status} after {timeout:.0f} "
-                          "s (`wait-for-invalidation`); it finishes on its own.",
-                          "Invalidation still in progress")
+                self.warn(
+                    f"Invalidation `{result.invalidation_id}` on "
+                    f"`{result.distribution_id}` is still {status} after {timeout:.0f} "
+                    "s (`wait-for-invalidation`); it finishes on its own.",
+                    "Invalidation still in progress",
+                )
             else:
                 self.log.info(f"Invalidation `{result.invalidation_id}` completed")
 
@@ -681,7 +733,8 @@ def _log_plan(the_plan: Plan, log: Log) -> None:
     log.info(
         f"Plan: upload {len(puts)} files ({_size(sum(u.file.size for u in puts))}), "
         f"update headers of {len(copies)}, delete {len(the_plan.deletes)}, "
-        f"unchanged {len(the_plan.unchanged)}")
+        f"unchanged {len(the_plan.unchanged)}"
+    )
     # The per-file lists are printed once, by the CLI's report at the end (folded in
     # `::group::` in Actions), so they show what happened rather than what was planned.
 

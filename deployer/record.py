@@ -97,10 +97,10 @@ def _state(item: dict[str, Any], shared: dict[tuple[str, str], Headers]) -> Obje
         pair = (content_type, cache_control)
         headers = shared.get(pair)
         if headers is None:
-            headers = shared[pair] = Headers(content_type=content_type,
-                                             cache_control=cache_control)
-    return ObjectState(etag=etag.strip('"').lower(), md5=md5.lower() if md5 else None,
-                       headers=headers)
+            headers = shared[pair] = Headers(content_type=content_type, cache_control=cache_control)
+    return ObjectState(
+        etag=etag.strip('"').lower(), md5=md5.lower() if md5 else None, headers=headers
+    )
 
 
 def _warning(why: str, *, partial: bool = False) -> str:

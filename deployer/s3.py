@@ -51,15 +51,23 @@ META_MD5 = "md5"
 RECORD_CONTENT_TYPE = "application/json"
 RECORD_CACHE_CONTROL = "no-store"
 
-_THROTTLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
-                   "TooManyRequests", "ServiceUnavailable", "503"}
+_THROTTLE_CODES = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequests",
+    "ServiceUnavailable",
+    "503",
+}
 
 
 class S3Error(RemoteError):
     """A failed S3 request; `short` is a one-line reason for per-file reports."""
 
-    def __init__(self, message: str, *, short: str, code: str = "",
-                 title: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, short: str, code: str = "", title: str | None = None
+    ) -> None:
         super().__init__(message, title=title)
         self.short = short
         self.code = code
@@ -135,8 +143,10 @@ class S3Store:
         # connections in use stay within workers + max_concurrency (see aws.py).
         self._multipart_lock = threading.Lock()
         client.meta.events.register(
-            "before-call.s3.DeleteObjects", _add_content_md5,
-            unique_id="s3-cloudfront-deploy-delete-md5")
+            "before-call.s3.DeleteObjects",
+            _add_content_md5,
+            unique_id="s3-cloudfront-deploy-delete-md5",
+        )
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -144,8 +154,10 @@ class S3Store:
         """Every object under `prefix` (ListObjectsV2, 1000 per page, all pages)."""
         objects: list[RemoteObject] = []
         paginator = self.client.get_paginator("list_objects_v2")
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "PaginationConfig": {
-            "PageSize": self.page_size}}
+        kwargs: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "PaginationConfig": {"PageSize": self.page_size},
+        }
         if prefix:
             kwargs["Prefix"] = prefix
         with self._errors("ListObjectsV2", prefix + "*"):
@@ -154,9 +166,13 @@ class S3Store:
                     key = item.get("Key")
                     if key is None:
                         continue
-                    objects.append(RemoteObject(
-                        key=key, size=int(item.get("Size", 0) or 0),
-                        etag=normalize_etag(item.get("ETag"))))
+                    objects.append(
+                        RemoteObject(
+                            key=key,
+                            size=int(item.get("Size", 0) or 0),
+                            etag=normalize_etag(item.get("ETag")),
+                        )
+                    )
         return objects
 
     def head(self, key: str) -> ObjectState | None:
@@ -165,10 +181,15 @@ class S3Store:
             resp = self.client.head_object(Bucket=self.bucket, Key=key)
         if missing:
             return None
-        headers = Headers(content_type=resp.get("ContentType", "") or "",
-                          cache_control=resp.get("CacheControl", "") or "")
-        return ObjectState(etag=normalize_etag(resp.get("ETag")),
-                           md5=_meta_md5(resp.get("Metadata")), headers=headers)
+        headers = Headers(
+            content_type=resp.get("ContentType", "") or "",
+            cache_control=resp.get("CacheControl", "") or "",
+        )
+        return ObjectState(
+            etag=normalize_etag(resp.get("ETag")),
+            md5=_meta_md5(resp.get("Metadata")),
+            headers=headers,
+        )
 
     def get_record(self, key: str) -> bytes | None:
         """The deploy record's bytes, or None when there is none yet."""
@@ -185,9 +206,14 @@ class S3Store:
         md5 = hashlib.md5(body, usedforsecurity=False).hexdigest()
         with self._errors("PutObject", key):
             self.client.put_object(
-                Bucket=self.bucket, Key=key, Body=body, ContentType=RECORD_CONTENT_TYPE,
-                CacheControl=RECORD_CACHE_CONTROL, ContentMD5=_md5_b64(md5),
-                Metadata={META_MD5: md5})
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentType=RECORD_CONTENT_TYPE,
+                CacheControl=RECORD_CACHE_CONTROL,
+                ContentMD5=_md5_b64(md5),
+                Metadata={META_MD5: md5},
+            )
 
     def put_file(self, file: LocalFile) -> str:
         """Upload one file with its headers and `md5` metadata; returns the new ETag.
@@ -201,19 +227,25 @@ class S3Store:
         # (and waits a round trip for the answer) for every file-like body, whatever its size.
         try:
             body: BinaryIO | bytes = (
-                file.path.read_bytes() if file.size <= SMALL_BODY else file.path.open("rb"))
+                file.path.read_bytes() if file.size <= SMALL_BODY else file.path.open("rb")
+            )
         except OSError as err:
             raise S3Error(
                 f"Could not read `{file.path}` to upload it as `{file.key}`: "
                 f"{err.strerror or err}. Make sure nothing deletes or locks files in "
                 "`source-dir` while the deploy runs.",
-                short=f"unreadable: {err.strerror or type(err).__name__}") from None
+                short=f"unreadable: {err.strerror or type(err).__name__}",
+            ) from None
         with _closing(body), self._errors("PutObject", file.key):
             resp = self.client.put_object(
-                Bucket=self.bucket, Key=file.key, Body=body,
+                Bucket=self.bucket,
+                Key=file.key,
+                Body=body,
                 ContentType=file.headers.content_type,
                 CacheControl=file.headers.cache_control,
-                ContentMD5=_md5_b64(file.md5), Metadata={META_MD5: file.md5})
+                ContentMD5=_md5_b64(file.md5),
+                Metadata={META_MD5: file.md5},
+            )
         return normalize_etag(resp.get("ETag")) or self._etag_of(file.key)
 
     def copy_headers(self, file: LocalFile) -> str:
@@ -222,12 +254,14 @@ class S3Store:
             return self.put_file(file)
         with self._errors("CopyObject", file.key):
             resp = self.client.copy_object(
-                Bucket=self.bucket, Key=file.key,
+                Bucket=self.bucket,
+                Key=file.key,
                 CopySource={"Bucket": self.bucket, "Key": file.key},
                 MetadataDirective="REPLACE",
                 ContentType=file.headers.content_type,
                 CacheControl=file.headers.cache_control,
-                Metadata={META_MD5: file.md5})
+                Metadata={META_MD5: file.md5},
+            )
         etag = normalize_etag((resp.get("CopyObjectResult") or {}).get("ETag"))
         return etag or self._etag_of(file.key)
 
@@ -235,11 +269,12 @@ class S3Store:
         """Delete keys (DeleteObjects, Quiet, 1000 per request). Returns (key, reason) failures."""
         failures: list[tuple[str, str]] = []
         for start in range(0, len(keys), self.delete_batch):
-            batch = keys[start:start + self.delete_batch]
+            batch = keys[start : start + self.delete_batch]
             with self._errors("DeleteObjects", batch[0] if len(batch) == 1 else "*"):
                 resp = self.client.delete_objects(
                     Bucket=self.bucket,
-                    Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True})
+                    Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+                )
             for item in resp.get("Errors", []) or []:
                 code = item.get("Code", "") or "error"
                 failures.append((item.get("Key", "?") or "?", _short_code(code)))
@@ -260,20 +295,25 @@ class S3Store:
             multipart_chunksize=self.part_size,
             max_request_concurrency=self.max_concurrency,
         )
-        extra = {"ContentType": file.headers.content_type,
-                 "CacheControl": file.headers.cache_control,
-                 "Metadata": {META_MD5: file.md5}}
+        extra = {
+            "ContentType": file.headers.content_type,
+            "CacheControl": file.headers.cache_control,
+            "Metadata": {META_MD5: file.md5},
+        }
         try:
-            with self._multipart_lock, TransferManager(self.client, config) as manager, \
-                    self._errors("PutObject", file.key):
+            with (
+                self._multipart_lock,
+                TransferManager(self.client, config) as manager,
+                self._errors("PutObject", file.key),
+            ):
                 try:
-                    manager.upload(str(file.path), self.bucket, file.key,
-                                   extra_args=extra).result()
+                    manager.upload(str(file.path), self.bucket, file.key, extra_args=extra).result()
                 except OSError as err:
                     raise S3Error(
                         f"Could not read `{file.path}` to upload it as `{file.key}`: "
                         f"{err.strerror or err}.",
-                        short=f"unreadable: {err.strerror or type(err).__name__}") from None
+                        short=f"unreadable: {err.strerror or type(err).__name__}",
+                    ) from None
         except S3Error as err:
             # A lost answer to CompleteMultipartUpload, retried: AWS answers success again,
             # but MinIO and rclone answer NoSuchUpload although the object landed intact.
@@ -286,8 +326,9 @@ class S3Store:
         return self._etag_of(file.key)
 
     @contextmanager
-    def _errors(self, operation: str, key: str, *, missing_ok: bool = False) -> Iterator[
-            list[bool]]:
+    def _errors(
+        self, operation: str, key: str, *, missing_ok: bool = False
+    ) -> Iterator[list[bool]]:
         """Translate botocore errors; with `missing_ok`, a 404 sets the yielded flag instead."""
         missing: list[bool] = []
         try:
@@ -296,37 +337,51 @@ class S3Store:
             error = err.response.get("Error", {})
             code = str(error.get("Code", "") or "")
             status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-            if missing_ok and (code in ("NoSuchKey", "404", "NotFound") or status == 404) \
-                    and code != "NoSuchBucket":
+            if (
+                missing_ok
+                and (code in ("NoSuchKey", "404", "NotFound") or status == 404)
+                and code != "NoSuchBucket"
+            ):
                 missing.append(True)
                 return
             raise translate_client_error(
-                operation, code, status, bucket=self.bucket, key=key,
-                endpoint=_endpoint_host(self.client)) from None
+                operation,
+                code,
+                status,
+                bucket=self.bucket,
+                key=key,
+                endpoint=_endpoint_host(self.client),
+            ) from None
         except (NoCredentialsError, PartialCredentialsError):
             raise CredentialsError(
                 "No AWS credentials were found. Pass `aws-access-key-id` and "
                 "`aws-secret-access-key` from repository secrets, or `role-to-assume` with "
-                "`permissions: id-token: write`.") from None
+                "`permissions: id-token: write`."
+            ) from None
         except (EndpointConnectionError, ConnectTimeoutError) as err:
             raise S3Error(
                 f"Could not connect to the S3 endpoint {_endpoint_host(self.client)} "
                 f"({type(err).__name__}) during {operation}, even after retries. Check "
                 "`endpoint-url` (or `AWS_ENDPOINT_URL_S3`) and `aws-region`, and that the "
                 "runner can reach it.",
-                short="could not connect", code=type(err).__name__,
-                title="S3 endpoint unreachable") from None
+                short="could not connect",
+                code=type(err).__name__,
+                title="S3 endpoint unreachable",
+            ) from None
         except (ReadTimeoutError, ConnectionClosedError) as err:
             raise S3Error(
                 f"S3 stopped answering during {operation} of `{key}` ({type(err).__name__}) "
                 "after retries. Re-run the workflow; lower `concurrency` if it keeps happening.",
-                short="connection lost" if isinstance(err, ConnectionClosedError)
-                else "timed out", code=type(err).__name__) from None
+                short="connection lost" if isinstance(err, ConnectionClosedError) else "timed out",
+                code=type(err).__name__,
+            ) from None
         except BotoCoreError as err:
             raise S3Error(
                 f"{operation} of `{key}` failed: {type(err).__name__}. Re-run the workflow; if "
                 "it persists, check `endpoint-url` and `aws-region`.",
-                short=type(err).__name__, code=type(err).__name__) from None
+                short=type(err).__name__,
+                code=type(err).__name__,
+            ) from None
 
 
 def _short_code(code: str) -> str:
@@ -358,53 +413,77 @@ def translate_client_error(
         return S3Error(
             f"The bucket `{bucket}` does not exist (at {endpoint}). Check the `bucket` input "
             "(the bare bucket name, e.g. `my-site-bucket`), and `endpoint-url` if you use "
-            "S3-compatible storage.", short="no such bucket", code=code,
-            title="Bucket not found")
+            "S3-compatible storage.",
+            short="no such bucket",
+            code=code,
+            title="Bucket not found",
+        )
     if code in ("InvalidAccessKeyId",):
         return CredentialsError(
             f"S3 does not know the access key ID ({what} was refused with {code}). Check "
             "the `aws-access-key-id` secret (the key may be deleted or inactive), and "
-            "`endpoint-url` if the keys belong to another storage provider.")
+            "`endpoint-url` if the keys belong to another storage provider."
+        )
     if code in ("SignatureDoesNotMatch",):
         return CredentialsError(
             f"S3 rejected the request signature ({what}: {code}). The "
             "`aws-secret-access-key` secret does not match `aws-access-key-id`: re-create "
-            "the secret with the bare value (no quotes, no trailing newline).")
+            "the secret with the bare value (no quotes, no trailing newline)."
+        )
     if code in ("ExpiredToken", "InvalidToken", "TokenRefreshRequired", "ExpiredTokenException"):
         return CredentialsError(
             f"The session credentials were refused ({code}). The `aws-session-token` has "
             "expired or does not belong to the keys; use fresh temporary credentials, or "
-            "`role-to-assume` to obtain them for each run.")
-    if code in ("PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraint"
-                ) or status == 301:
+            "`role-to-assume` to obtain them for each run."
+        )
+    if (
+        code in ("PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraint")
+        or status == 301
+    ):
         return S3Error(
             f"The bucket `{bucket}` is in another region than `aws-region` ({what}: "
             f"{code or status}). Set `aws-region` to the bucket's region (see the bucket's "
-            "Properties tab in the S3 console).", short="wrong region", code=code,
-            title="Wrong region")
+            "Properties tab in the S3 console).",
+            short="wrong region",
+            code=code,
+            title="Wrong region",
+        )
     if code in ("AccessDenied", "AllAccessDisabled", "403") or status == 403:
         action = _iam_action(operation)
-        resource = f"arn:aws:s3:::{bucket}" if operation == "ListObjectsV2" \
-            else f"arn:aws:s3:::{bucket}/*"
+        resource = (
+            f"arn:aws:s3:::{bucket}" if operation == "ListObjectsV2" else f"arn:aws:s3:::{bucket}/*"
+        )
         cls = ReadDenied if operation in ("HeadObject", "GetObject") else S3Error
         return cls(
             f"Access denied: {what} in bucket `{bucket}` was refused. Allow "
             f"`{action}` on `{resource}` in the IAM policy of the credentials "
             "(`aws-access-key-id` or `role-to-assume`), and check the bucket policy does "
-            "not deny it.", short="access denied", code=code or "AccessDenied",
-            title="Access denied")
+            "not deny it.",
+            short="access denied",
+            code=code or "AccessDenied",
+            title="Access denied",
+        )
     if code == "BadDigest":
         return S3Error(
             f"{what} was rejected because the bytes received did not match their MD5 "
             "(BadDigest): the file changed while the deploy ran, or the network corrupted "
             "it. Make sure no build step writes into `source-dir` during the deploy, and "
-            "re-run.", short="content changed in flight (BadDigest)", code=code)
+            "re-run.",
+            short="content changed in flight (BadDigest)",
+            code=code,
+        )
     label = code or f"HTTP {status}"
     if code in _THROTTLE_CODES or status in (500, 502, 503, 504):
         return S3Error(
             f"S3 kept failing {what} ({label}) after retries. This is usually temporary "
             "(throttling or a server error): re-run the workflow; lower `concurrency` if "
-            "it keeps happening.", short=f"{label} after retries", code=code)
+            "it keeps happening.",
+            short=f"{label} after retries",
+            code=code,
+        )
     return S3Error(
         f"S3 refused {what} in bucket `{bucket}` ({label}). Check `bucket`, `aws-region` "
-        "and `endpoint-url`.", short=label, code=code)
+        "and `endpoint-url`.",
+        short=label,
+        code=code,
+    )

@@ -332,9 +332,7 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             return self.rfile.read(length) if length else b""
 
         def _error(self, kind: str, key: str) -> None:
-            status, code, message = (
-                proxy.faults.custom_error if kind == "custom" else _ERRORS[kind]
-            )
+            status, code, message = proxy.faults.custom_error if kind == "custom" else _ERRORS[kind]
             body = (
                 '<?xml version="1.0" encoding="UTF-8"?>\n'
                 f"<Error><Code>{code}</Code><Message>{message}</Message>"

@@ -36,8 +36,12 @@ def make_settings(tmp_path: Path) -> Settings:
     return load_settings(flags, {"GITHUB_WORKSPACE": str(tmp_path / "ws")}, tmp_path)
 
 
-def make_cdn(endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-             sleeps: list[float] | None = None) -> CloudFrontCDN:
+def make_cdn(
+    endpoint: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sleeps: list[float] | None = None,
+) -> CloudFrontCDN:
     monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDFRONT", endpoint)
     session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
     client = aws.cloudfront_client(session, make_settings(tmp_path))
@@ -52,16 +56,24 @@ def create_distribution(moto_aws: Server, origins: list[tuple[str, str]]) -> str
         if ".s3." in domain:
             item["S3OriginConfig"] = {"OriginAccessIdentity": ""}
         else:
-            item["CustomOriginConfig"] = {"HTTPPort": 80, "HTTPSPort": 443,
-                                          "OriginProtocolPolicy": "https-only"}
+            item["CustomOriginConfig"] = {
+                "HTTPPort": 80,
+                "HTTPSPort": 443,
+                "OriginProtocolPolicy": "https-only",
+            }
         items.append(item)
     config: Any = {
-        "CallerReference": uuid.uuid4().hex, "Comment": "", "Enabled": True,
+        "CallerReference": uuid.uuid4().hex,
+        "Comment": "",
+        "Enabled": True,
         "Origins": {"Quantity": len(items), "Items": items},
         "DefaultCacheBehavior": {
-            "TargetOriginId": "o0", "ViewerProtocolPolicy": "allow-all", "MinTTL": 0,
+            "TargetOriginId": "o0",
+            "ViewerProtocolPolicy": "allow-all",
+            "MinTTL": 0,
             "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
-            "TrustedSigners": {"Enabled": False, "Quantity": 0}},
+            "TrustedSigners": {"Enabled": False, "Quantity": 0},
+        },
     }
     resp = moto_aws.client("cloudfront").create_distribution(DistributionConfig=config)
     return resp["Distribution"]["Id"]
@@ -74,10 +86,13 @@ def cdn(moto_aws: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cl
 
 def test_origin_path_from_the_bucket_origin(moto_aws: Server, cdn: CloudFrontCDN) -> None:
     """The origin whose domain is the bucket's S3 domain gives the key prefix served at `/`."""
-    dist = create_distribution(moto_aws, [
-        ("assets.example.com", "/x"),
-        ("my-site.s3.ap-northeast-2.amazonaws.com", "/app/v2"),
-    ])
+    dist = create_distribution(
+        moto_aws,
+        [
+            ("assets.example.com", "/x"),
+            ("my-site.s3.ap-northeast-2.amazonaws.com", "/app/v2"),
+        ],
+    )
     assert cdn.origin_path(dist, "my-site") == "app/v2/"
     root = create_distribution(moto_aws, [("my-site.s3.amazonaws.com", "")])
     assert cdn.origin_path(root, "my-site") == ""
@@ -110,7 +125,8 @@ def test_invalidate_and_wait(moto_aws: Server, cdn: CloudFrontCDN) -> None:
     assert result.invalidation_id
     assert result.paths == paths
     listed = moto_aws.client("cloudfront").get_invalidation(
-        DistributionId=dist, Id=result.invalidation_id)
+        DistributionId=dist, Id=result.invalidation_id
+    )
     assert listed["Invalidation"]["InvalidationBatch"]["Paths"]["Items"] == list(paths)
     assert listed["Invalidation"]["InvalidationBatch"]["CallerReference"] == "ref-1"
     assert cdn.wait(dist, result.invalidation_id, timeout_s=5).lower() == "completed"
@@ -120,9 +136,16 @@ class BusyCloudFront:
     """Answers the first `busy` calls whose path ends with `path_suffix` (by default
     CreateInvalidation) with error `code` (status `status`); forwards the rest to moto."""
 
-    def __init__(self, upstream: str, busy: int, *, code: str = "TooManyInvalidationsInProgress",
-                 status: int = 400, path_suffix: str = "/invalidation",
-                 method: str = "POST") -> None:
+    def __init__(
+        self,
+        upstream: str,
+        busy: int,
+        *,
+        code: str = "TooManyInvalidationsInProgress",
+        status: int = 400,
+        path_suffix: str = "/invalidation",
+        method: str = "POST",
+    ) -> None:
         self.upstream = upstream.removeprefix("http://")
         self.busy = busy
         self.refused = 0
@@ -136,8 +159,11 @@ class BusyCloudFront:
             def _relay(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                if self.command == method and self.path.endswith(path_suffix) and \
-                        outer.refused < outer.busy:
+                if (
+                    self.command == method
+                    and self.path.endswith(path_suffix)
+                    and outer.refused < outer.busy
+                ):
                     outer.refused += 1
                     self.send_response(status)
                     self.send_header("Content-Type", "text/xml")
@@ -146,8 +172,11 @@ class BusyCloudFront:
                     self.wfile.write(reply)
                     return
                 conn = http.client.HTTPConnection(outer.upstream, timeout=30)
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("connection", "keep-alive")}
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() not in ("connection", "keep-alive")
+                }
                 conn.request(self.command, self.path, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
@@ -185,7 +214,9 @@ def busy_proxy(moto_aws: Server) -> Iterator[BusyCloudFront]:
 
 
 def test_too_many_invalidations_is_retried_with_backoff(
-    moto_aws: Server, busy_proxy: BusyCloudFront, tmp_path: Path,
+    moto_aws: Server,
+    busy_proxy: BusyCloudFront,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """TooManyInvalidationsInProgress three times, then success; the waits grow."""
@@ -200,7 +231,9 @@ def test_too_many_invalidations_is_retried_with_backoff(
 
 
 def test_too_many_invalidations_gives_up_with_a_clear_error(
-    moto_aws: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    moto_aws: Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Still busy after every attempt: an error that says what to do, after bounded waits."""
     dist = create_distribution(moto_aws, [("my-site.s3.amazonaws.com", "")])
@@ -217,7 +250,9 @@ def test_too_many_invalidations_gives_up_with_a_clear_error(
 
 
 def test_access_denied_on_invalidation_names_the_permission(
-    moto_aws: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    moto_aws: Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """AccessDenied on CreateInvalidation names `cloudfront:CreateInvalidation` and the ARN."""
     dist = create_distribution(moto_aws, [("my-site.s3.amazonaws.com", "")])
@@ -231,12 +266,20 @@ def test_access_denied_on_invalidation_names_the_permission(
 
 
 def test_access_denied_on_distribution_config_means_unknown_origin(
-    moto_aws: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    moto_aws: Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Without `cloudfront:GetDistributionConfig` the origin path is unknown (None), no error."""
     dist = create_distribution(moto_aws, [("my-site.s3.amazonaws.com", "/app")])
-    with BusyCloudFront(moto_aws.endpoint, busy=100, code="AccessDenied", status=403,
-                        path_suffix="/config", method="GET") as proxy:
+    with BusyCloudFront(
+        moto_aws.endpoint,
+        busy=100,
+        code="AccessDenied",
+        status=403,
+        path_suffix="/config",
+        method="GET",
+    ) as proxy:
         cdn = make_cdn(proxy.url, tmp_path, monkeypatch)
         assert cdn.origin_path(dist, "my-site") is None
     assert proxy.refused == 1

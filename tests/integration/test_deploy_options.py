@@ -241,8 +241,7 @@ def test_endpoint_url_input_wins_over_the_environment(
     files = local_files(site)
     assert result.outputs["uploaded-count"] == str(len(files))
     stored = {
-        obj["Key"]
-        for obj in rclone.client("s3").list_objects_v2(Bucket=bucket).get("Contents", [])
+        obj["Key"] for obj in rclone.client("s3").list_objects_v2(Bucket=bucket).get("Contents", [])
     }
     assert stored == set(files) | {RECORD_KEY}
     again = run_entrypoint(workspace, inputs, endpoints=nowhere, runner_dir=tmp_path / "r2")

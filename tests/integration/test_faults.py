@@ -239,9 +239,7 @@ def test_a_write_that_always_fails(
 
 def covers(patterns: list[str], path: str) -> bool:
     """Does any invalidation path (exact, or ending in `*`) cover `path`?"""
-    return any(
-        path == p or (p.endswith("*") and path.startswith(p[:-1])) for p in patterns
-    )
+    return any(path == p or (p.endswith("*") and path.startswith(p[:-1])) for p in patterns)
 
 
 def test_cloudfront_busy_then_accepts(

@@ -28,18 +28,32 @@ def make_settings(tmp_path: Path, endpoint: str, **inputs: str) -> Settings:
     site = tmp_path / "ws" / "site"
     site.mkdir(parents=True, exist_ok=True)
     (site / "index.html").write_text("x")
-    flags = {"bucket": "placeholder", "source-dir": "site", "aws-region": "us-east-1",
-             "endpoint-url": endpoint, **inputs}
+    flags = {
+        "bucket": "placeholder",
+        "source-dir": "site",
+        "aws-region": "us-east-1",
+        "endpoint-url": endpoint,
+        **inputs,
+    }
     return load_settings(flags, {"GITHUB_WORKSPACE": str(tmp_path / "ws")}, tmp_path)
 
 
-def make_store(server: Server, bucket: str, tmp_path: Path, *, endpoint: str | None = None,
-               secret: str | None = None, access_key: str | None = None,
-               **store_args: int) -> S3Store:
+def make_store(
+    server: Server,
+    bucket: str,
+    tmp_path: Path,
+    *,
+    endpoint: str | None = None,
+    secret: str | None = None,
+    access_key: str | None = None,
+    **store_args: int,
+) -> S3Store:
     settings = make_settings(tmp_path, endpoint or server.endpoint)
     session = boto3.session.Session(
         aws_access_key_id=access_key or server.access_key,
-        aws_secret_access_key=secret or server.secret_key, region_name=server.region)
+        aws_secret_access_key=secret or server.secret_key,
+        region_name=server.region,
+    )
     return S3Store(aws.s3_client(session, settings, env={}), bucket, **store_args)
 
 
@@ -47,8 +61,9 @@ def local_file(tmp_path: Path, key: str, body: bytes, headers: Headers = HTML) -
     path = tmp_path / "files" / hashlib.sha1(key.encode()).hexdigest()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(body)
-    return LocalFile(key=key, path=path, size=len(body),
-                     md5=hashlib.md5(body).hexdigest(), headers=headers)
+    return LocalFile(
+        key=key, path=path, size=len(body), md5=hashlib.md5(body).hexdigest(), headers=headers
+    )
 
 
 @pytest.fixture(params=["seaweed", "rclone"])
@@ -143,8 +158,9 @@ def test_multipart_upload_keeps_headers_and_md5(
     server: Server, s3_bucket: str, tmp_path: Path
 ) -> None:
     """Above the threshold, the upload is multipart and still carries headers and md5."""
-    store = make_store(server, s3_bucket, tmp_path, multipart_threshold=5 * 1024 * 1024,
-                       part_size=5 * 1024 * 1024)
+    store = make_store(
+        server, s3_bucket, tmp_path, multipart_threshold=5 * 1024 * 1024, part_size=5 * 1024 * 1024
+    )
     body = os.urandom(11 * 1024 * 1024)
     file = local_file(tmp_path, "video/big.bin", body, headers=PNG)
     etag = store.put_file(file)
@@ -219,9 +235,7 @@ def test_wrong_secret_names_the_credentials_input_and_hides_it(
     assert server.secret_key not in str(caught.value)
 
 
-def test_unknown_access_key_names_the_input(
-    server: Server, s3_bucket: str, tmp_path: Path
-) -> None:
+def test_unknown_access_key_names_the_input(server: Server, s3_bucket: str, tmp_path: Path) -> None:
     """An unknown access key ID: CredentialsError naming `aws-access-key-id`."""
     store = make_store(server, s3_bucket, tmp_path, access_key="AKIANOTAKEY00000000X")
     with pytest.raises(CredentialsError) as caught:
@@ -244,12 +258,11 @@ def test_unreachable_endpoint_names_endpoint_url(
     assert "pa55word" not in str(caught.value)
 
 
-def test_access_denied_names_the_iam_action(
-    seaweed: Server, bucket: str, tmp_path: Path
-) -> None:
+def test_access_denied_names_the_iam_action(seaweed: Server, bucket: str, tmp_path: Path) -> None:
     """A 403 on PutObject names `s3:PutObject` and the resource ARN."""
-    with FaultProxy(seaweed.endpoint, Faults(fail_keys=r"secret\.html$",
-                                             fail_with="denied")) as proxy:
+    with FaultProxy(
+        seaweed.endpoint, Faults(fail_keys=r"secret\.html$", fail_with="denied")
+    ) as proxy:
         store = make_store(seaweed, bucket, tmp_path, endpoint=proxy.url)
         with pytest.raises(S3Error) as caught:
             store.put_file(local_file(tmp_path, "secret.html", b"x"))
@@ -263,8 +276,11 @@ def test_read_denied_is_distinguishable(seaweed: Server, bucket: str, tmp_path: 
     client = seaweed.client("s3")
     client.put_object(Bucket=bucket, Key="locked.html", Body=b"x")
     client.put_object(Bucket=bucket, Key=".s3-cloudfront-deploy.json", Body=b"{}")
-    faults = Faults(methods=ALL_METHODS, fail_keys=r"^(locked\.html|\.s3-cloudfront-deploy\.json)$",
-                    fail_with="denied")
+    faults = Faults(
+        methods=ALL_METHODS,
+        fail_keys=r"^(locked\.html|\.s3-cloudfront-deploy\.json)$",
+        fail_with="denied",
+    )
     with FaultProxy(seaweed.endpoint, faults) as proxy:
         store = make_store(seaweed, bucket, tmp_path, endpoint=proxy.url)
         with pytest.raises(ReadDenied) as head_denied:
@@ -305,7 +321,6 @@ def test_endpoint_input_wins_over_environment(seaweed: Server, tmp_path: Path) -
     assert retries == {"mode": "standard", "total_max_attempts": aws.TOTAL_ATTEMPTS}
 
 
-
 class _LoseSecondPost(FaultProxy):
     """Forwards everything; the answer to the second POST (CompleteMultipartUpload) is lost."""
 
@@ -328,8 +343,14 @@ def test_multipart_with_lost_complete_answer_is_accepted(
     file = local_file(tmp_path, "big/lost-complete.bin", body, headers=PNG)
     proxy = _LoseSecondPost(server.endpoint, Faults())
     with proxy:
-        store = make_store(server, s3_bucket, tmp_path, endpoint=proxy.url,
-                           multipart_threshold=5 * 1024 * 1024, part_size=5 * 1024 * 1024)
+        store = make_store(
+            server,
+            s3_bucket,
+            tmp_path,
+            endpoint=proxy.url,
+            multipart_threshold=5 * 1024 * 1024,
+            part_size=5 * 1024 * 1024,
+        )
         etag = store.put_file(file)
         assert proxy.posts >= 3  # create, the lost complete, the retried complete
     state = store.head(file.key)

@@ -44,15 +44,20 @@ class Events:
         return [key for k, key in self.items if k == kind]
 
     def writes(self) -> list[tuple[str, str]]:
-        return [e for e in self.items if e[0] in ("put", "copy", "delete", "record",
-                                                   "invalidate")]
+        return [e for e in self.items if e[0] in ("put", "copy", "delete", "record", "invalidate")]
 
 
 class FakeStore:
     """A bucket in memory. `fail_keys` always fail; `fail_at=N` fails the N-th write (1-based)."""
 
-    def __init__(self, events: Events, *, fail_keys: Sequence[str] = (),
-                 fail_at: int | None = None, multipart_keys: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        events: Events,
+        *,
+        fail_keys: Sequence[str] = (),
+        fail_at: int | None = None,
+        multipart_keys: Sequence[str] = (),
+    ) -> None:
         self.events = events
         self.objects: dict[str, ObjectState] = {}
         self.sizes: dict[str, int] = {}
@@ -66,8 +71,9 @@ class FakeStore:
         self.lock = threading.Lock()
 
     # helpers for tests
-    def put_raw(self, key: str, body: bytes, headers: Headers | None = None,
-                *, multipart: bool = False) -> None:
+    def put_raw(
+        self, key: str, body: bytes, headers: Headers | None = None, *, multipart: bool = False
+    ) -> None:
         import hashlib
 
         md5 = hashlib.md5(body).hexdigest()
@@ -86,8 +92,11 @@ class FakeStore:
     # Store protocol
     def list_objects(self, prefix: str) -> list[RemoteObject]:
         self.events.add("list", prefix)
-        return [RemoteObject(key, self.sizes[key], state.etag)
-                for key, state in sorted(self.objects.items()) if key.startswith(prefix)]
+        return [
+            RemoteObject(key, self.sizes[key], state.etag)
+            for key, state in sorted(self.objects.items())
+            if key.startswith(prefix)
+        ]
 
     def head(self, key: str) -> ObjectState | None:
         self.events.add("head", key)
@@ -136,8 +145,7 @@ class FakeStore:
 
 
 class FakeCDN:
-    def __init__(self, events: Events, *, origin: str | None = "",
-                 fail: bool = False) -> None:
+    def __init__(self, events: Events, *, origin: str | None = "", fail: bool = False) -> None:
         self.events = events
         self.origin = origin
         self.fail = fail
@@ -152,14 +160,16 @@ class FakeCDN:
             raise RemoteError("no such distribution; check `distribution-id`")
         return self.origin
 
-    def invalidate(self, distribution_id: str, paths: Sequence[str],
-                   caller_reference: str) -> InvalidationResult:
+    def invalidate(
+        self, distribution_id: str, paths: Sequence[str], caller_reference: str
+    ) -> InvalidationResult:
         if self.fail:
             raise RemoteError("CloudFront refused", title="Invalidation failed")
         self.events.add("invalidate", distribution_id)
         self.calls.append((distribution_id, tuple(paths), caller_reference))
-        return InvalidationResult(distribution_id, f"I{len(self.calls)}", tuple(paths),
-                                  "InProgress")
+        return InvalidationResult(
+            distribution_id, f"I{len(self.calls)}", tuple(paths), "InProgress"
+        )
 
     def wait(self, distribution_id: str, invalidation_id: str, timeout_s: float) -> str:
         self.waited.append(invalidation_id)
@@ -207,10 +217,16 @@ def write_site(root: Path, files: Mapping[str, bytes]) -> None:
 
 
 def make_settings(workspace: Path, **inputs: str) -> Settings:
-    flags = {"bucket": "my-site", "source-dir": "site", "distribution-id": "E2ABCDEF123456",
-             "aws-region": "us-east-1", **inputs}
-    return load_settings(flags, {"GITHUB_WORKSPACE": str(workspace), "GITHUB_RUN_ID": "42"},
-                         workspace)
+    flags = {
+        "bucket": "my-site",
+        "source-dir": "site",
+        "distribution-id": "E2ABCDEF123456",
+        "aws-region": "us-east-1",
+        **inputs,
+    }
+    return load_settings(
+        flags, {"GITHUB_WORKSPACE": str(workspace), "GITHUB_RUN_ID": "42"}, workspace
+    )
 
 
 class World:
@@ -233,13 +249,13 @@ class World:
         deploy.run(make_settings(self.workspace, **inputs), store, cdn, self.log, outcome)
         return outcome
 
-    def deploy_raises(self, error: type[DeployError], **inputs: str) -> tuple[Outcome,
-                                                                             DeployError]:
+    def deploy_raises(self, error: type[DeployError], **inputs: str) -> tuple[Outcome, DeployError]:
         outcome = Outcome()
         self.events.items.clear()
         with pytest.raises(error) as caught:
-            deploy.run(make_settings(self.workspace, **inputs), self.store, self.cdn,
-                       self.log, outcome)
+            deploy.run(
+                make_settings(self.workspace, **inputs), self.store, self.cdn, self.log, outcome
+            )
         return outcome, caught.value
 
 
@@ -375,8 +391,9 @@ def test_dry_run_writes_nothing(world: World) -> None:
     (world.site / "index.html").write_bytes(b"<h1>dry</h1>")
     (world.site / "img/logo.png").unlink()
     before = dict(world.store.objects)
-    outcome = world.deploy_with(deploy.DryRunStore(world.store), deploy.DryRunCDN(world.cdn),
-                                **{"dry-run": "true"})
+    outcome = world.deploy_with(
+        deploy.DryRunStore(world.store), deploy.DryRunCDN(world.cdn), **{"dry-run": "true"}
+    )
     assert world.events.writes() == []
     assert world.store.objects == before
     assert outcome.dry_run
@@ -436,8 +453,9 @@ def test_several_distributions_and_origin_path(world: World) -> None:
     world.deploy(**{"destination-prefix": "app"})
     (world.site / "about/index.html").write_bytes(b"<h1>about v2</h1>")
     world.cdn.origin = "app/"
-    outcome = world.deploy(**{"destination-prefix": "app",
-                              "distribution-id": "E2ABCDEF123456,EFEDCBA654321X"})
+    outcome = world.deploy(
+        **{"destination-prefix": "app", "distribution-id": "E2ABCDEF123456,EFEDCBA654321X"}
+    )
     assert [c[0] for c in world.cdn.calls] == ["E2ABCDEF123456", "EFEDCBA654321X"]
     assert set(world.cdn.calls[0][1]) == {"/about/", "/about/index.html"}
     assert world.cdn.calls[0][2] != world.cdn.calls[1][2]  # caller reference per distribution
@@ -496,8 +514,7 @@ def test_headers_only_change_is_a_copy(world: World) -> None:
     assert world.events.keys("copy") == ["img/logo.png"]
     assert world.events.keys("put") == []
     assert outcome.uploaded_bytes == 0
-    assert world.store.objects["img/logo.png"].headers == Headers(
-        "image/png", "public, max-age=60")
+    assert world.store.objects["img/logo.png"].headers == Headers("image/png", "public, max-age=60")
 
 
 def test_multipart_etags_are_trusted_through_the_record(world: World) -> None:
@@ -534,8 +551,14 @@ def test_progress_lines_on_long_uploads(world: World, monkeypatch: pytest.Monkey
     """Progress lines appear when the phase takes longer than the interval."""
     ticks = iter(range(0, 10_000, 3))
     outcome = Outcome()
-    deploy.run(make_settings(world.workspace), world.store, world.cdn, world.log, outcome,
-               clock=lambda: float(next(ticks)))
+    deploy.run(
+        make_settings(world.workspace),
+        world.store,
+        world.cdn,
+        world.log,
+        outcome,
+        clock=lambda: float(next(ticks)),
+    )
     assert any(line.startswith("Uploading assets: ") and "%" in line for line in world.log.lines)
 
 
@@ -582,8 +605,14 @@ def test_progress_lines_on_long_deletes(world: World) -> None:
         world.store.put_raw(f"old/{i}.txt", b"x")
     ticks = iter(range(0, 100_000, 3))
     outcome = Outcome()
-    deploy.run(make_settings(world.workspace, **{"max-delete": "5000"}), world.store,
-               world.cdn, world.log, outcome, clock=lambda: float(next(ticks)))
+    deploy.run(
+        make_settings(world.workspace, **{"max-delete": "5000"}),
+        world.store,
+        world.cdn,
+        world.log,
+        outcome,
+        clock=lambda: float(next(ticks)),
+    )
     assert len(outcome.deleted) == 2500
     assert any(line.startswith("Deleted: 1000/2500") for line in world.log.lines)
     assert any(line.startswith("Deleted: 2000/2500") for line in world.log.lines)
@@ -595,14 +624,16 @@ def test_connect_wraps_for_dry_run_and_shares_one_s3_client(world: World) -> Non
 
     from deployer.s3 import S3Store
 
-    session = boto3.session.Session(aws_access_key_id="AKIAEXAMPLE", aws_secret_access_key="x",
-                                    region_name="us-east-1")
+    session = boto3.session.Session(
+        aws_access_key_id="AKIAEXAMPLE", aws_secret_access_key="x", region_name="us-east-1"
+    )
     store, cdn = deploy.connect(make_settings(world.workspace), session, world.log)
     assert isinstance(store, S3Store)
     assert store.bucket == "my-site"
     assert isinstance(cdn, deploy.LazyCDN)
-    dry_store, dry_cdn = deploy.connect(make_settings(world.workspace, **{"dry-run": "true"}),
-                                        session, world.log)
+    dry_store, dry_cdn = deploy.connect(
+        make_settings(world.workspace, **{"dry-run": "true"}), session, world.log
+    )
     assert isinstance(dry_store, deploy.DryRunStore)
     assert isinstance(dry_cdn, deploy.DryRunCDN)
     assert any("Dry run" in line for line in world.log.lines)

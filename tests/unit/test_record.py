@@ -18,8 +18,11 @@ def test_round_trip() -> None:
     """encode then decode gives the same entries and no warning."""
     entries = {
         "index.html": ObjectState(MD5, MD5, Headers("text/html; charset=utf-8", "no-cache")),
-        "assets/big.bin": ObjectState("0123456789abcdef0123456789abcdef-3", MD5,
-                                      Headers("application/octet-stream", "max-age=300")),
+        "assets/big.bin": ObjectState(
+            "0123456789abcdef0123456789abcdef-3",
+            MD5,
+            Headers("application/octet-stream", "max-age=300"),
+        ),
         "한글/파일 (1).txt": ObjectState(MD5, None, None),
     }
     decoded, warning = record.decode(record.encode(entries))
@@ -39,8 +42,16 @@ def test_encoding_is_deterministic_and_versioned() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"{not json", b"\xff\xfe", b"[]", b'"text"', b'{"version": 2, "objects": {}}',
-     b'{"version": 1}', b'{"version": 1, "objects": []}'],
+    [
+        b"",
+        b"{not json",
+        b"\xff\xfe",
+        b"[]",
+        b'"text"',
+        b'{"version": 2, "objects": {}}',
+        b'{"version": 1}',
+        b'{"version": 1, "objects": []}',
+    ],
 )
 def test_garbage_is_empty_with_a_warning(body: bytes) -> None:
     """Anything unreadable decodes as an empty record plus a warning that says what happens."""
@@ -53,12 +64,22 @@ def test_garbage_is_empty_with_a_warning(body: bytes) -> None:
 
 def test_malformed_entries_are_skipped_with_a_warning() -> None:
     """Good entries survive; malformed ones are dropped and counted."""
-    body = json.dumps({"version": 1, "objects": {
-        "good": {"etag": MD5, "md5": MD5, "content_type": "text/plain", "cache_control": "x"},
-        "bad1": "nope",
-        "bad2": {"md5": MD5},
-        "bad3": {"etag": 5, "md5": MD5},
-    }}).encode()
+    body = json.dumps(
+        {
+            "version": 1,
+            "objects": {
+                "good": {
+                    "etag": MD5,
+                    "md5": MD5,
+                    "content_type": "text/plain",
+                    "cache_control": "x",
+                },
+                "bad1": "nope",
+                "bad2": {"md5": MD5},
+                "bad3": {"etag": 5, "md5": MD5},
+            },
+        }
+    ).encode()
     entries, warning = record.decode(body)
     assert list(entries) == ["good"]
     assert warning is not None and "3 of its entries" in warning
@@ -66,23 +87,34 @@ def test_malformed_entries_are_skipped_with_a_warning() -> None:
 
 def test_etags_are_normalised() -> None:
     """Quoted or upper-case ETags in a hand-edited record compare like listed ones."""
-    body = json.dumps({"version": 1, "objects": {
-        "k": {"etag": '"ABCDEF0123456789ABCDEF0123456789"', "md5": MD5.upper()}}}).encode()
+    body = json.dumps(
+        {
+            "version": 1,
+            "objects": {"k": {"etag": '"ABCDEF0123456789ABCDEF0123456789"', "md5": MD5.upper()}},
+        }
+    ).encode()
     entries, _ = record.decode(body)
     assert entries["k"] == ObjectState("abcdef0123456789abcdef0123456789", MD5, None)
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.dictionaries(
-    st.text(min_size=1, max_size=40),
-    st.tuples(st.from_regex(r"[0-9a-f]{32}(-[1-9][0-9]{0,3})?", fullmatch=True),
-              st.none() | st.from_regex(r"[0-9a-f]{32}", fullmatch=True),
-              st.none() | st.tuples(st.text(max_size=20), st.text(max_size=20))),
-    max_size=20))
+@given(
+    st.dictionaries(
+        st.text(min_size=1, max_size=40),
+        st.tuples(
+            st.from_regex(r"[0-9a-f]{32}(-[1-9][0-9]{0,3})?", fullmatch=True),
+            st.none() | st.from_regex(r"[0-9a-f]{32}", fullmatch=True),
+            st.none() | st.tuples(st.text(max_size=20), st.text(max_size=20)),
+        ),
+        max_size=20,
+    )
+)
 def test_any_record_round_trips(
     raw: dict[str, tuple[str, str | None, tuple[str, str] | None]],
 ) -> None:
     """Any keys (any Unicode) and states round-trip."""
-    entries = {key: ObjectState(etag, md5, Headers(*h) if h else None)
-               for key, (etag, md5, h) in raw.items()}
+    entries = {
+        key: ObjectState(etag, md5, Headers(*h) if h else None)
+        for key, (etag, md5, h) in raw.items()
+    }
     assert record.decode(record.encode(entries)) == (entries, None)
