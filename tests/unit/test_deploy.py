@@ -517,6 +517,33 @@ def test_headers_only_change_is_a_copy(world: World) -> None:
     assert world.store.objects["img/logo.png"].headers == Headers("image/png", "public, max-age=60")
 
 
+def test_record_stops_vouching_for_headers_before_the_first_copy(world: World) -> None:
+    """Before any copy, the record is re-written with those keys' headers unknown."""
+    world.deploy()
+    world.events.items.clear()
+    world.deploy(**{"cache-control": "*.png: public, max-age=60"})
+    writes = world.events.writes()
+    first_copy = index_of(writes, ("copy", "img/logo.png"))
+    records = [i for i, e in enumerate(writes) if e[0] == "record"]
+    assert records and records[0] < first_copy  # un-vouched before the copy
+    assert records[-1] > first_copy  # and the full record again after the deploy
+
+
+def test_killed_copy_then_reverted_rule_is_copied_back(world: World) -> None:
+    """A run killed after the pre-copy record: the next run HEADs and restores headers."""
+    world.deploy()
+    world.store.fail_keys = {"img/logo.png"}  # the copy fails: as if killed right there
+    with pytest.raises(DeployError):
+        world.deploy(**{"cache-control": "*.png: public, max-age=60"})
+    world.store.fail_keys = set()
+    entries, _ = record.decode(world.store.record_body or b"")
+    assert entries["img/logo.png"].headers is None
+    outcome = world.deploy()
+    assert "img/logo.png" in world.store.heads
+    assert outcome.plan is not None
+    assert "img/logo.png" in outcome.plan.invalidate_keys
+
+
 def test_multipart_etags_are_trusted_through_the_record(world: World) -> None:
     """Objects with `-N` ETags are not re-uploaded and not HEADed when the record vouches."""
     world.store.multipart_keys = {"img/logo.png"}
