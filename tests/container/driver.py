@@ -16,9 +16,7 @@ own environment (as the runner does: they stay out of the command line), and the
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
-import http.server
 import json
 import os
 import random
@@ -29,18 +27,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from deployer.interface import OUTPUTS
 from devtools.action import input_env, parse_github_output
+from devtools.oidc import token_endpoint
 from devtools.servers import Server, create_distribution, moto_server, seaweedfs
 
 if TYPE_CHECKING:
@@ -291,70 +288,6 @@ def bucket_contents(s3: S3Client, bucket: str) -> dict[str, bytes]:
             key = item["Key"]
             contents[key] = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     return contents
-
-
-@dataclass
-class TokenEndpoint:
-    """GitHub's OIDC token service as a job sees it (`ACTIONS_ID_TOKEN_REQUEST_*`)."""
-
-    url: str
-    bearer: str
-    jwt: str
-    audiences: list[str] = field(default_factory=list)
-
-    def env(self) -> dict[str, str]:
-        return {
-            "ACTIONS_ID_TOKEN_REQUEST_URL": self.url,
-            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": self.bearer,
-        }
-
-
-@contextmanager
-def token_endpoint() -> Iterator[TokenEndpoint]:
-    """Answers `GET ...&audience=X` with `{"value": JWT}` for the right bearer, else 401."""
-
-    def part(data: bytes) -> str:
-        return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-    claims = {"sub": "repo:octo-org/octo-site:ref:refs/heads/main", "aud": "sts.amazonaws.com"}
-    endpoint = TokenEndpoint(
-        url="",
-        bearer="ghs_" + uuid.uuid4().hex,
-        jwt=".".join(
-            (
-                part(b'{"alg":"RS256","typ":"JWT"}'),
-                part(json.dumps(claims).encode()),
-                part(os.urandom(48)),
-            )
-        ),
-    )
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
-            ok = self.headers.get("Authorization") == f"Bearer {endpoint.bearer}"
-            if ok:
-                endpoint.audiences.append(query.get("audience", ""))
-            data = json.dumps({"value": endpoint.jwt} if ok else {"message": "no"}).encode()
-            self.send_response(200 if ok else 401)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    endpoint.url = f"http://127.0.0.1:{server.server_address[1]}/_apis/idtoken?api-version=2.0"
-    try:
-        yield endpoint
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @contextmanager

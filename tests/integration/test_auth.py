@@ -9,18 +9,15 @@ role's is refused, so a successful deploy proves the role's credentials were use
 
 from __future__ import annotations
 
-import base64
 import http.server
 import json
 import re
-import secrets
 import socket
 import threading
 import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +28,8 @@ import pytest
 from deployer import auth
 from deployer.errors import CredentialsError
 from devtools.action import ActionResult, run_entrypoint
+from devtools.oidc import TokenEndpoint
+from devtools.oidc import token_endpoint as fake_token_endpoint
 from devtools.servers import Server, create_distribution, moto_server
 from tests.integration.conftest import SITE_DIR, RunAction
 
@@ -39,76 +38,16 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 SUB = "repo:octo-org/octo-site:ref:refs/heads/main"
 
 
-# --- a fake GitHub OIDC token endpoint --------------------------------------------------------
-
-
-def make_jwt(claims: dict[str, Any]) -> str:
-    def part(data: bytes) -> str:
-        return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-    header = part(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
-    return f"{header}.{part(json.dumps(claims).encode())}.{part(secrets.token_bytes(48))}"
-
-
-@dataclass
-class TokenEndpoint:
-    """GitHub's ID token service as the runner exposes it to a job."""
-
-    url: str
-    bearer: str
-    jwt: str
-    status: int = 200
-    requests: list[dict[str, str]] = field(default_factory=list)
-
-    def env(self) -> dict[str, str]:
-        return {
-            "ACTIONS_ID_TOKEN_REQUEST_URL": self.url,
-            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": self.bearer,
-        }
+# --- a fake GitHub OIDC token endpoint (devtools/oidc.py) -------------------------------------
 
 
 @pytest.fixture
 def token_endpoint() -> Iterator[TokenEndpoint]:
     """Answers `GET ...?api-version=2.0&audience=X` with `{"value": JWT}` for the right bearer."""
-    endpoint = TokenEndpoint(
-        url="",
-        bearer="ghs_" + secrets.token_urlsafe(24),
-        jwt=make_jwt({"sub": SUB, "aud": "sts.amazonaws.com", "jti": uuid.uuid4().hex}),
-    )
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
-            endpoint.requests.append(
-                {
-                    "authorization": self.headers.get("Authorization", ""),
-                    "audience": query.get("audience", ""),
-                    "api-version": query.get("api-version", ""),
-                }
-            )
-            ok = self.headers.get("Authorization") == f"Bearer {endpoint.bearer}"
-            status = endpoint.status if ok else 401
-            body = json.dumps({"value": endpoint.jwt} if status == 200 else {"message": "no"})
-            data = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    endpoint.url = f"http://127.0.0.1:{server.server_address[1]}/_apis/idtoken?api-version=2.0"
-    try:
-        yield endpoint
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with fake_token_endpoint(
+        {"sub": SUB, "aud": "sts.amazonaws.com", "jti": uuid.uuid4().hex}
+    ) as e:
+        yield e
 
 
 # --- a moto server that enforces IAM ------------------------------------------------------------
