@@ -303,27 +303,18 @@ def test_garbage_record_is_ignored_with_a_warning(
         assert not any(line.startswith("::warning") for line in clean.stdout.splitlines())
 
 
-def test_sigkill_mid_header_copies_then_rerun_invalidates_them(
-    run_action: RunAction,
-    tmp_path: Path,
-    seaweed: Server,
-    moto_aws: Server,
-    deploy_inputs: dict[str, str],
-) -> None:
-    """Only headers change (server-side copies); killed part-way; the re-run covers them all."""
-    workspace = tmp_path / "ws"
-    write_site(workspace / "site", 1)
-    bucket, dist = deploy_inputs["bucket"], deploy_inputs["distribution-id"]
-    inputs = {**deploy_inputs, "invalidation-max-paths": "3000"}
-    assert run_action(workspace, inputs).returncode == 0
-    before = len(invalidated_paths(moto_aws, dist))
-    rule = {"cache-control": "assets/*.js: public, max-age=120"}
+def kill_mid_header_copies(
+    workspace: Path, inputs: dict[str, str], tmp_path: Path, seaweed: Server, moto_aws: Server
+) -> tuple[set[str], set[str]]:
+    """Run a header-only deploy through a slow proxy; SIGKILL it after 5 copies landed.
 
+    Returns the keys whose copy landed and the keys whose PUT landed.
+    """
     faults = Faults(methods=frozenset({"PUT"}), delay=1.0, delay_s=0.4)
     with FaultProxy(seaweed.endpoint, faults) as proxy:
         env = runner_env(
             workspace,
-            {**inputs, **rule, "endpoint-url": proxy.url, "concurrency": "2"},
+            {**inputs, "endpoint-url": proxy.url, "concurrency": "2"},
             runner_dir=tmp_path / "killed-runner",
             endpoints={"s3": seaweed.endpoint, "cloudfront": moto_aws.endpoint},
         )
@@ -343,10 +334,29 @@ def test_sigkill_mid_header_copies_then_rerun_invalidates_them(
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
         time.sleep(faults.delay_s + 0.5)
-        copied = set(proxy.stats.landed_copy_keys)
-        # The only PUT is the record, re-written before the first copy so that it stops
-        # vouching for the old headers of the objects about to be copied.
-        assert set(proxy.stats.landed_put_keys) <= {RECORD}, "a header change sent bytes"
+        return set(proxy.stats.landed_copy_keys), set(proxy.stats.landed_put_keys)
+
+
+def test_sigkill_mid_header_copies_then_rerun_invalidates_them(
+    run_action: RunAction,
+    tmp_path: Path,
+    seaweed: Server,
+    moto_aws: Server,
+    deploy_inputs: dict[str, str],
+) -> None:
+    """Only headers change (server-side copies); killed part-way; the re-run covers them all."""
+    workspace = tmp_path / "ws"
+    write_site(workspace / "site", 1)
+    bucket, dist = deploy_inputs["bucket"], deploy_inputs["distribution-id"]
+    inputs = {**deploy_inputs, "invalidation-max-paths": "3000"}
+    assert run_action(workspace, inputs).returncode == 0
+    before = len(invalidated_paths(moto_aws, dist))
+    rule = {"cache-control": "assets/*.js: public, max-age=120"}
+
+    copied, put = kill_mid_header_copies(workspace, {**inputs, **rule}, tmp_path, seaweed, moto_aws)
+    # The only PUT is the record, re-written before the first copy so that it stops
+    # vouching for the old headers of the objects about to be copied.
+    assert put <= {RECORD}, "a header change sent bytes"
     client = seaweed.client("s3")
     new_headers = {
         f"assets/chunk-{i:02d}.js"
@@ -394,30 +404,7 @@ def test_killed_header_change_then_reverted_rule_converges(
     v1_headers = {k: client.head_object(Bucket=bucket, Key=k)["CacheControl"] for k in keys}
     rule = {"cache-control": "assets/*.js: public, max-age=120"}
 
-    faults = Faults(methods=frozenset({"PUT"}), delay=1.0, delay_s=0.4)
-    with FaultProxy(seaweed.endpoint, faults) as proxy:
-        env = runner_env(
-            workspace,
-            {**deploy_inputs, **rule, "endpoint-url": proxy.url, "concurrency": "2"},
-            runner_dir=tmp_path / "killed-runner",
-            endpoints={"s3": seaweed.endpoint, "cloudfront": moto_aws.endpoint},
-        )
-        for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
-            Path(env[name]).write_text("")
-        proc = subprocess.Popen(
-            [sys.executable, str(ENTRYPOINT)],
-            cwd=workspace,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            proxy.wait_for(lambda s: len(s.landed_copy_keys) >= 5, timeout=60)
-        finally:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        time.sleep(faults.delay_s + 0.5)
+    kill_mid_header_copies(workspace, {**deploy_inputs, **rule}, tmp_path, seaweed, moto_aws)
 
     rerun = run_action(workspace, deploy_inputs)  # the rule reverted: back to v1 headers
     assert rerun.returncode == 0, rerun.describe()
