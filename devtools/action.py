@@ -135,6 +135,55 @@ def runner_env(
     return env
 
 
+def _prepared_env(
+    workspace: Path,
+    inputs: Mapping[str, str],
+    *,
+    endpoints: Mapping[str, str],
+    extra_env: Mapping[str, str] | None,
+    runner_dir: Path | None,
+) -> dict[str, str]:
+    """`runner_env` plus the runner's empty GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files."""
+    if runner_dir is None:
+        runner_dir = Path(tempfile.mkdtemp(prefix="runner-"))
+    runner_dir.mkdir(parents=True, exist_ok=True)
+    env = runner_env(
+        workspace, inputs, runner_dir=runner_dir, endpoints=endpoints, extra_env=extra_env
+    )
+    for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+        Path(env[name]).write_text("")
+    return env
+
+
+def start_entrypoint(
+    workspace: Path,
+    inputs: Mapping[str, str],
+    *,
+    endpoints: Mapping[str, str],
+    runner_dir: Path | None = None,
+    capture: bool = False,
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """Start `python entrypoint.py` in the background (own session), for tests that kill it.
+
+    Returns the process and its environment (where GITHUB_OUTPUT and the summary live).
+    Output is captured (`communicate()`) only with `capture`; otherwise discarded.
+    """
+    env = _prepared_env(
+        workspace, inputs, endpoints=endpoints, extra_env=None, runner_dir=runner_dir
+    )
+    stream = subprocess.PIPE if capture else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [sys.executable, str(ENTRYPOINT)],
+        cwd=workspace,
+        env=env,
+        stdout=stream,
+        stderr=stream,
+        text=True,
+        start_new_session=True,
+    )
+    return proc, env
+
+
 def run_entrypoint(
     workspace: Path,
     inputs: Mapping[str, str],
@@ -145,16 +194,11 @@ def run_entrypoint(
     timeout: float = 300.0,
 ) -> ActionResult:
     """Run `python entrypoint.py` in `workspace` as the runner would; return what it left."""
-    if runner_dir is None:
-        runner_dir = Path(tempfile.mkdtemp(prefix="runner-"))
-    runner_dir.mkdir(parents=True, exist_ok=True)
-    env = runner_env(
-        workspace, inputs, runner_dir=runner_dir, endpoints=endpoints, extra_env=extra_env
+    env = _prepared_env(
+        workspace, inputs, endpoints=endpoints, extra_env=extra_env, runner_dir=runner_dir
     )
     output_file = Path(env["GITHUB_OUTPUT"])
     summary_file = Path(env["GITHUB_STEP_SUMMARY"])
-    output_file.write_text("")
-    summary_file.write_text("")
     proc = subprocess.run(
         [sys.executable, str(ENTRYPOINT)],
         cwd=workspace,

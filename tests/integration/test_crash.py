@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from devtools.action import ENTRYPOINT, runner_env
+from devtools.action import start_entrypoint
 from devtools.faultproxy import FaultProxy, Faults
 from devtools.servers import Server
 from tests.integration.conftest import RunAction
@@ -84,21 +82,11 @@ def test_sigkill_mid_upload_then_rerun_converges_and_invalidates(
     # The killed run: every PUT waits 0.4 s at the proxy, two at a time.
     faults = Faults(methods=frozenset({"PUT"}), delay=1.0, delay_s=0.4)
     with FaultProxy(seaweed.endpoint, faults) as proxy:
-        env = runner_env(
+        proc, _ = start_entrypoint(
             workspace,
             {**inputs, "endpoint-url": proxy.url, "concurrency": "2"},
-            runner_dir=tmp_path / "killed-runner",
             endpoints={"s3": seaweed.endpoint, "cloudfront": moto_aws.endpoint},
-        )
-        for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
-            Path(env[name]).write_text("")
-        proc = subprocess.Popen(
-            [sys.executable, str(ENTRYPOINT)],
-            cwd=workspace,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+            runner_dir=tmp_path / "killed-runner",
         )
         try:
             proxy.wait_for(
@@ -174,21 +162,11 @@ def test_sigkill_after_every_write_before_the_invalidation(
 
     # CloudFront behind a proxy that resets every CreateInvalidation (a POST).
     with FaultProxy(moto_aws.endpoint, Faults(methods=frozenset({"POST"}), reset=1.0)) as cdn:
-        env = runner_env(
+        proc, _ = start_entrypoint(
             workspace,
             inputs,
-            runner_dir=tmp_path / "killed-runner",
             endpoints={"s3": seaweed.endpoint, "cloudfront": cdn.url},
-        )
-        for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
-            Path(env[name]).write_text("")
-        proc = subprocess.Popen(
-            [sys.executable, str(ENTRYPOINT)],
-            cwd=workspace,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+            runner_dir=tmp_path / "killed-runner",
         )
         try:
             cdn.wait_for(lambda s: s.injected["reset"] >= 1, timeout=60)
@@ -241,22 +219,12 @@ def test_cancel_mid_upload_reports_and_the_rerun_finishes(
     faults = Faults(methods=frozenset({"PUT"}), delay=1.0, delay_s=0.3)
     with FaultProxy(seaweed.endpoint, faults) as proxy:
         runner_dir = tmp_path / "cancelled-runner"
-        env = runner_env(
+        proc, env = start_entrypoint(
             workspace,
             {**inputs, "endpoint-url": proxy.url, "concurrency": "2"},
-            runner_dir=runner_dir,
             endpoints={"s3": seaweed.endpoint, "cloudfront": moto_aws.endpoint},
-        )
-        for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
-            Path(env[name]).write_text("")
-        proc = subprocess.Popen(
-            [sys.executable, str(ENTRYPOINT)],
-            cwd=workspace,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
+            runner_dir=runner_dir,
+            capture=True,
         )
         try:
             proxy.wait_for(lambda s: len(s.landed_put_keys) >= 4, timeout=60)
@@ -312,21 +280,11 @@ def kill_mid_header_copies(
     """
     faults = Faults(methods=frozenset({"PUT"}), delay=1.0, delay_s=0.4)
     with FaultProxy(seaweed.endpoint, faults) as proxy:
-        env = runner_env(
+        proc, _ = start_entrypoint(
             workspace,
             {**inputs, "endpoint-url": proxy.url, "concurrency": "2"},
-            runner_dir=tmp_path / "killed-runner",
             endpoints={"s3": seaweed.endpoint, "cloudfront": moto_aws.endpoint},
-        )
-        for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
-            Path(env[name]).write_text("")
-        proc = subprocess.Popen(
-            [sys.executable, str(ENTRYPOINT)],
-            cwd=workspace,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+            runner_dir=tmp_path / "killed-runner",
         )
         try:
             proxy.wait_for(lambda s: len(s.landed_copy_keys) >= 5, timeout=60)
