@@ -41,6 +41,7 @@ from deployer.model import (
     RemoteObject,
     Upload,
 )
+from deployer.report import format_bytes, plural
 from deployer.settings import Settings
 
 if TYPE_CHECKING:
@@ -203,15 +204,6 @@ def short_reason(err: BaseException) -> str:
     return type(err).__name__
 
 
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"  # pragma: no cover
-
-
 class _Progress:
     """Prints a progress line at most every `PROGRESS_EVERY_S` seconds, and at the end."""
 
@@ -234,7 +226,7 @@ class _Progress:
 
     def _print(self) -> None:
         pct = 100 * self.done // max(1, self.total)
-        extra = f", {_size(self.bytes)}" if self.bytes else ""
+        extra = f", {format_bytes(self.bytes)}" if self.bytes else ""
         self.log.progress(f"{self.label}: {self.done}/{self.total} ({pct}%){extra}")
 
 
@@ -376,7 +368,7 @@ class _Deployment:
                 self.warn(text, "Skipped file")
             total_bytes = sum(f.size for f in scan.files)
             log.info(
-                f"Found {len(scan.files)} files ({_size(total_bytes)}) in "
+                f"Found {plural(len(scan.files), 'file')} ({format_bytes(total_bytes)}) in "
                 f"`{_display_source(settings)}`"
                 + (f"; {scan.excluded} excluded" if scan.excluded else "")
             )
@@ -591,7 +583,7 @@ class _Deployment:
                 f"Could not upload `{upload.file.key}`: {reason}", title="Upload failed"
             )
 
-        self.log.info(f"{label}: {len(uploads)} file{'' if len(uploads) == 1 else 's'}")
+        self.log.info(f"{label}: {plural(len(uploads), 'file')}")
         progress = _Progress(self.log, label, len(uploads), self.clock)
         _run_parallel(pool, uploads, work, on_error, progress, workers=self.settings.concurrency)
 
@@ -652,8 +644,7 @@ class _Deployment:
                 log.info(f"Would invalidate {len(paths)} paths on `{dist}`")
                 continue
             log.info(
-                f"Invalidation `{result.invalidation_id}` on `{dist}`: {len(paths)} "
-                f"path{'' if len(paths) == 1 else 's'}"
+                f"Invalidation `{result.invalidation_id}` on `{dist}`: {plural(len(paths), 'path')}"
             )
             results.append(result)
             outcome.invalidations.append(result)
@@ -731,7 +722,8 @@ def _log_plan(the_plan: Plan, log: Log) -> None:
     puts = [u for u in the_plan.uploads if u.action is Action.PUT]
     copies = [u for u in the_plan.uploads if u.action is Action.COPY]
     log.info(
-        f"Plan: upload {len(puts)} files ({_size(sum(u.file.size for u in puts))}), "
+        f"Plan: upload {plural(len(puts), 'file')} "
+        f"({format_bytes(sum(u.file.size for u in puts))}), "
         f"update headers of {len(copies)}, delete {len(the_plan.deletes)}, "
         f"unchanged {len(the_plan.unchanged)}"
     )

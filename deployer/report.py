@@ -131,8 +131,9 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes} min"
 
 
-def _n(count: int, word: str, plural: str | None = None) -> str:
-    return f"{count} {word if count == 1 else (plural or word + 's')}"
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """`1 file`, `2 files` (or `many` when the plural is irregular)."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
 
 
 def _visible(text: str) -> str:
@@ -160,7 +161,7 @@ def summary_line(outcome: Outcome) -> str:
     leave 120 unchanged and invalidate 4 paths; planned in 0.4 s`
     """
     st = _stats(outcome)
-    files = _n(len(st.uploads), "file")
+    files = plural(len(st.uploads), "file")
     detail: list[str] = []
     if st.uploads:
         detail.append(format_bytes(st.bytes_sent))
@@ -171,7 +172,7 @@ def summary_line(outcome: Outcome) -> str:
     took = format_duration(outcome.duration_s)
     unchanged = outcome.unchanged_count
     if outcome.dry_run:
-        inv = f"invalidate {_n(len(st.paths), 'path')}" if st.paths else "invalidate nothing"
+        inv = f"invalidate {plural(len(st.paths), 'path')}" if st.paths else "invalidate nothing"
         return (
             f"Dry run, nothing written: would upload {files}, delete {len(st.deleted)}, "
             f"leave {unchanged} unchanged and {inv}; planned in {took}"
@@ -182,9 +183,9 @@ def summary_line(outcome: Outcome) -> str:
     parts += [f"deleted {len(st.deleted)}", f"unchanged {unchanged}"]
     if outcome.invalidations:
         ids = ", ".join(inv.distribution_id for inv in outcome.invalidations)
-        parts.append(f"invalidated {_n(len(st.paths), 'path')} on {ids}")
+        parts.append(f"invalidated {plural(len(st.paths), 'path')} on {ids}")
     elif st.paths:
-        parts.append(f"{_n(len(st.paths), 'path')} not invalidated")
+        parts.append(f"{plural(len(st.paths), 'path')} not invalidated")
     else:
         parts.append("nothing invalidated")
     return ", ".join(parts) + f" in {took}"
@@ -407,7 +408,7 @@ def _changes(outcome: Outcome, st: _Stats) -> list[str]:
     if not st.uploads:
         if outcome.plan is not None and not outcome.failed and not st.deleted:
             total = outcome.unchanged_count
-            return [f"Nothing to upload: all {_n(total, 'file')} already up to date.", ""]
+            return [f"Nothing to upload: all {plural(total, 'file')} already up to date.", ""]
         return []
     uploads = sorted(st.uploads, key=lambda u: u.file.key)
 
@@ -448,9 +449,9 @@ def _invalidation(outcome: Outcome, st: _Stats) -> list[str]:
         md += _table("| Distribution | Invalidation | Status | Paths |", rows)
         md.append("")
     elif st.paths and outcome.dry_run:
-        md += [f"Would invalidate {_n(len(st.paths), 'path')}:", ""]
+        md += [f"Would invalidate {plural(len(st.paths), 'path')}:", ""]
     elif st.paths:
-        md += [f"Not invalidated ({_n(len(st.paths), 'path')}):", ""]
+        md += [f"Not invalidated ({plural(len(st.paths), 'path')}):", ""]
     if not st.paths:
         md += ["Nothing to invalidate.", ""]
         return md
@@ -479,13 +480,17 @@ def sections(outcome: Outcome, *, limit: int = TERMINAL_ROWS) -> list[tuple[str,
             size = "headers only" if u.action is Action.COPY else format_bytes(u.file.size)
             mark = "~" if u.action is Action.COPY else "+"
             rows.append(f"{mark} {_visible(u.file.key)} ({u.reason.value}, {size})")
-        out.append((f"{'Would upload' if dry else 'Uploaded'} {_n(len(rows), 'file')}", cap(rows)))
+        out.append(
+            (f"{'Would upload' if dry else 'Uploaded'} {plural(len(rows), 'file')}", cap(rows))
+        )
     if outcome.failed:
         rows = [f"! {_visible(key)}: {_visible(why)}" for key, why in sorted(outcome.failed)]
-        out.append((f"Failed {_n(len(rows), 'file')}", cap(rows)))
+        out.append((f"Failed {plural(len(rows), 'file')}", cap(rows)))
     if st.deleted:
         rows = [f"- {_visible(key)}" for key in sorted(st.deleted)]
-        out.append((f"{'Would delete' if dry else 'Deleted'} {_n(len(rows), 'object')}", cap(rows)))
+        out.append(
+            (f"{'Would delete' if dry else 'Deleted'} {plural(len(rows), 'object')}", cap(rows))
+        )
     if st.paths:
         rows = []
         if not dry:
@@ -499,10 +504,10 @@ def sections(outcome: Outcome, *, limit: int = TERMINAL_ROWS) -> list[tuple[str,
             if dry
             else ("Invalidated" if outcome.invalidations else "Not invalidated")
         )
-        out.append((f"{verb} {_n(len(st.paths), 'path')}", rows))
+        out.append((f"{verb} {plural(len(st.paths), 'path')}", rows))
     if outcome.warnings:
         rows = [_visible_lines(w) for w in outcome.warnings]
-        out.append((_n(len(rows), "warning"), cap(rows)))
+        out.append((plural(len(rows), "warning"), cap(rows)))
     return out
 
 
