@@ -139,6 +139,24 @@ def _inside(real: str, root: str) -> bool:
     return real == root or real.startswith(root + os.sep) or root == os.sep
 
 
+def _link_problem(
+    path: str, shown: str, root: str, excluded_path: Callable[[str], bool], *, folder: bool
+) -> str | None:
+    """Why a symbolic link must be skipped (target outside `source-dir`, or excluded)."""
+    real = os.path.realpath(path)
+    kind = "folder" if folder else "file"
+    if not _inside(real, root):
+        fix = (
+            "copy the files in if they should be published"
+            if folder
+            else "copy the file in if it should be published"
+        )
+        return f"Skipped `{shown}`: it is a symbolic link to a {kind} outside `source-dir`; {fix}."
+    if _target_excluded(real, root, excluded_path, folder=folder):
+        return f"Skipped `{shown}`: it is a symbolic link to an excluded {kind}."
+    return None
+
+
 def _target_excluded(
     real: str, root: str, excluded_path: Callable[[str], bool], *, folder: bool
 ) -> bool:
@@ -233,17 +251,9 @@ def walk(source_dir: Path, exclude: tuple[str, ...] = ()) -> WalkResult:
                     continue
                 ident = (st.st_dev, st.st_ino)
                 if is_link:
-                    real = os.path.realpath(entry.path)
-                    if not _inside(real, root):
-                        warnings.append(
-                            f"Skipped `{rel}/`: it is a symbolic link to a folder outside "
-                            "`source-dir`; copy the files in if they should be published."
-                        )
-                        continue
-                    if _target_excluded(real, root, excluded_path, folder=True):
-                        warnings.append(
-                            f"Skipped `{rel}/`: it is a symbolic link to an excluded folder."
-                        )
+                    problem = _link_problem(entry.path, rel + "/", root, excluded_path, folder=True)
+                    if problem:
+                        warnings.append(problem)
                         continue
                     if ident in ancestors:
                         warnings.append(
@@ -257,17 +267,9 @@ def walk(source_dir: Path, exclude: tuple[str, ...] = ()) -> WalkResult:
                     excluded += 1
                     continue
                 if is_link:
-                    real = os.path.realpath(entry.path)
-                    if not _inside(real, root):
-                        warnings.append(
-                            f"Skipped `{rel}`: it is a symbolic link to a file outside "
-                            "`source-dir`; copy the file in if it should be published."
-                        )
-                        continue
-                    if _target_excluded(real, root, excluded_path, folder=False):
-                        warnings.append(
-                            f"Skipped `{rel}`: it is a symbolic link to an excluded file."
-                        )
+                    problem = _link_problem(entry.path, rel, root, excluded_path, folder=False)
+                    if problem:
+                        warnings.append(problem)
                         continue
                 found = Found(rel=rel, path=entry.path, size=st.st_size)
                 # Rank for a normalisation clash: a path already in NFC first, then by path.
