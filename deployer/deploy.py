@@ -186,7 +186,9 @@ def connect(settings: Settings, session: boto3.session.Session, log: Log) -> tup
     from deployer.cloudfront import CloudFrontCDN  # noqa: PLC0415
     from deployer.s3 import S3Store  # noqa: PLC0415
 
-    store: Store = S3Store(s3_client(session, settings), settings.bucket)
+    client = s3_client(session, settings)
+    # The credentials the client resolved (cached by the session): the PUT path signs with them.
+    store: Store = S3Store(client, settings.bucket, credentials=session.get_credentials())
     cdn: CDN = LazyCDN(lambda: CloudFrontCDN(cloudfront_client(session, settings)))
     if settings.dry_run:
         log.info("Dry run: nothing will be written, deleted or invalidated.")

@@ -32,6 +32,7 @@ from deployer.errors import CredentialsError, DeployError, RemoteError
 from deployer.model import Headers, LocalFile, ObjectState, RemoteObject
 
 if TYPE_CHECKING:
+    from botocore.credentials import Credentials
     from mypy_boto3_s3 import S3Client
 
 PAGE_SIZE = 1000
@@ -131,8 +132,10 @@ class S3Store:
         max_concurrency: int = MULTIPART_CONCURRENCY,
         page_size: int = PAGE_SIZE,
         delete_batch: int = DELETE_BATCH,
+        credentials: Credentials | None = None,
     ) -> None:
         self.client = client
+        self.credentials = credentials
         self.bucket = bucket
         self.multipart_threshold = multipart_threshold
         self.part_size = part_size
