@@ -18,9 +18,10 @@ Format (version 1):
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from deployer.model import Headers, ObjectState
@@ -35,18 +36,32 @@ def encode(entries: Mapping[str, ObjectState]) -> bytes:
     of dicts, a list of strings, a string and then bytes: at 20,000 keys those copies
     were the largest allocations of a deploy, at its very end (its memory peak).
     """
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     out = io.BytesIO()
-    out.write(b'{"version":%d,"objects":{' % VERSION)
+    for piece in _pieces(entries):
+        out.write(piece)
+    return out.getvalue()
+
+
+def md5(entries: Mapping[str, ObjectState]) -> str:
+    """Hex MD5 of `encode(entries)`, without holding the encoded bytes."""
+    digest = hashlib.md5(usedforsecurity=False)
+    for piece in _pieces(entries):
+        digest.update(piece)
+    return digest.hexdigest()
+
+
+def _pieces(entries: Mapping[str, ObjectState]) -> Iterator[bytes]:
+    """The encoded record in pieces (one per entry): `encode` and `md5` share it."""
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    yield b'{"version":%d,"objects":{' % VERSION
     for index, key in enumerate(sorted(entries)):
         state = entries[key]
         item: dict[str, str | None] = {"etag": state.etag, "md5": state.md5}
         if state.headers is not None:
             item["content_type"] = state.headers.content_type
             item["cache_control"] = state.headers.cache_control
-        out.write(f"{',' if index else ''}{dumps(key)}:{dumps(item)}".encode())
-    out.write(b"}}")
-    return out.getvalue()
+        yield f"{',' if index else ''}{dumps(key)}:{dumps(item)}".encode()
+    yield b"}}"
 
 
 def decode(body: bytes) -> tuple[dict[str, ObjectState], str | None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -118,3 +119,4 @@ def test_any_record_round_trips(
         for key, (etag, md5, h) in raw.items()
     }
     assert record.decode(record.encode(entries)) == (entries, None)
+    assert record.md5(entries) == hashlib.md5(record.encode(entries)).hexdigest()
