@@ -13,6 +13,7 @@ import hashlib
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
@@ -27,9 +28,11 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from deployer import __version__, aws
 from deployer.aws import MULTIPART_CONCURRENCY
 from deployer.errors import CredentialsError, DeployError, RemoteError
 from deployer.model import Headers, LocalFile, ObjectState, RemoteObject
+from deployer.s3wire import Target, Wire, WireConnectionError, WireError
 
 if TYPE_CHECKING:
     from botocore.credentials import Credentials
@@ -136,6 +139,9 @@ class S3Store:
     ) -> None:
         self.client = client
         self.credentials = credentials
+        self._wire: Wire | None = None
+        self._wire_decided = False
+        self._wire_lock = threading.Lock()
         self.bucket = bucket
         self.multipart_threshold = multipart_threshold
         self.part_size = part_size
@@ -226,19 +232,17 @@ class S3Store:
         """
         if file.size >= self.multipart_threshold:
             return self._put_multipart(file)
+        wire = self._fast_path()
+        if wire is not None:
+            return self._put_wire(wire, file)
         # Small files go as bytes, not a file object: botocore sends `Expect: 100-continue`
         # (and waits a round trip for the answer) for every file-like body, whatever its size.
         try:
             body: BinaryIO | bytes = (
-                file.path.read_bytes() if file.size <= SMALL_BODY else file.path.open("rb")
+                _read_bytes(file) if file.size <= SMALL_BODY else Path(file.path).open("rb")  # noqa: SIM115
             )
         except OSError as err:
-            raise S3Error(
-                f"Could not read `{file.path}` to upload it as `{file.key}`: "
-                f"{err.strerror or err}. Make sure nothing deletes or locks files in "
-                "`source-dir` while the deploy runs.",
-                short=f"unreadable: {err.strerror or type(err).__name__}",
-            ) from None
+            raise _unreadable(file, err) from None
         with _closing(body), self._errors("PutObject", file.key):
             resp = self.client.put_object(
                 Bucket=self.bucket,
@@ -250,6 +254,63 @@ class S3Store:
                 Metadata={META_MD5: file.md5},
             )
         return normalize_etag(resp.get("ETag")) or self._etag_of(file.key)
+
+    def _put_wire(self, wire: Wire, file: LocalFile) -> str:
+        """The same PutObject as above, through `s3wire` (a quarter of botocore's CPU)."""
+        headers = {
+            "Content-Type": file.headers.content_type,
+            "Cache-Control": file.headers.cache_control,
+            "Content-MD5": _md5_b64(file.md5),
+            f"x-amz-meta-{META_MD5}": file.md5,
+        }
+        path = file.path
+
+        def opener() -> BinaryIO:
+            return Path(path).open("rb")  # closed by the wire after each attempt
+
+        try:
+            body = _read_bytes(file) if file.size <= SMALL_BODY else opener
+            with self._errors("PutObject", file.key):
+                etag = wire.put(file.key, body, file.size, headers)
+        except OSError as err:  # network errors arrive as WireConnectionError: this is the file
+            raise _unreadable(file, err) from None
+        return normalize_etag(etag) or self._etag_of(file.key)
+
+    def _fast_path(self) -> Wire | None:
+        """The `s3wire` path for single PUTs, decided once: used unless an HTTP proxy is
+        configured (botocore honours proxies, http.client does not), the credentials are
+        unknown (botocore then raises its own clear error), or the client does not sign
+        with Signature Version 4 for this bucket."""
+        with self._wire_lock:
+            if not self._wire_decided:
+                self._wire = self._make_wire()
+                self._wire_decided = True
+            return self._wire
+
+    def _make_wire(self) -> Wire | None:
+        import os  # noqa: PLC0415
+        import urllib.request  # noqa: PLC0415
+
+        if self.credentials is None:
+            return None
+        target = _probe_target(self.client, self.bucket)
+        if target is None:
+            return None
+        host = target.netloc.rsplit(":", 1)[0] if "]" not in target.netloc else target.netloc
+        if urllib.request.getproxies().get(target.scheme) and not urllib.request.proxy_bypass(host):
+            return None
+        from botocore.httpsession import get_cert_path  # noqa: PLC0415
+
+        ca_file = os.environ.get("AWS_CA_BUNDLE") or get_cert_path(True)
+        return Wire(
+            target,
+            self.credentials,
+            attempts=aws.TOTAL_ATTEMPTS,
+            connect_timeout=aws.CONNECT_TIMEOUT_S,
+            read_timeout=aws.READ_TIMEOUT_S,
+            user_agent=f"s3-cloudfront-deploy/{__version__}",
+            ca_file=ca_file if isinstance(ca_file, str) else None,
+        )
 
     def copy_headers(self, file: LocalFile) -> str:
         """Replace an object's headers without sending its bytes (CopyObject onto itself)."""
@@ -284,6 +345,17 @@ class S3Store:
         return failures
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _unreachable(self, operation: str, cause: str) -> S3Error:
+        return S3Error(
+            f"Could not connect to the S3 endpoint {_endpoint_host(self.client)} "
+            f"({cause}) during {operation}, even after retries. Check "
+            "`endpoint-url` (or `AWS_ENDPOINT_URL_S3`) and `aws-region`, and that the "
+            "runner can reach it.",
+            short="could not connect",
+            code=cause,
+            title="S3 endpoint unreachable",
+        )
 
     def _etag_of(self, key: str) -> str:
         state = self.head(key)
@@ -336,10 +408,13 @@ class S3Store:
         missing: list[bool] = []
         try:
             yield missing
-        except ClientError as err:
-            error = err.response.get("Error", {})
-            code = str(error.get("Code", "") or "")
-            status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        except (ClientError, WireError) as err:
+            if isinstance(err, WireError):
+                code, status = err.code, err.status
+            else:
+                error = err.response.get("Error", {})
+                code = str(error.get("Code", "") or "")
+                status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
             if (
                 missing_ok
                 and (code in ("NoSuchKey", "404", "NotFound") or status == 404)
@@ -361,16 +436,18 @@ class S3Store:
                 "`aws-secret-access-key` from repository secrets, or `role-to-assume` with "
                 "`permissions: id-token: write`."
             ) from None
+        except WireConnectionError as err:
+            if err.connected:
+                raise S3Error(
+                    f"S3 stopped answering during {operation} of `{key}` ({err.cause_name}) "
+                    "after retries. Re-run the workflow; lower `concurrency` if it keeps "
+                    "happening.",
+                    short="connection lost",
+                    code=err.cause_name,
+                ) from None
+            raise self._unreachable(operation, err.cause_name) from None
         except (EndpointConnectionError, ConnectTimeoutError) as err:
-            raise S3Error(
-                f"Could not connect to the S3 endpoint {_endpoint_host(self.client)} "
-                f"({type(err).__name__}) during {operation}, even after retries. Check "
-                "`endpoint-url` (or `AWS_ENDPOINT_URL_S3`) and `aws-region`, and that the "
-                "runner can reach it.",
-                short="could not connect",
-                code=type(err).__name__,
-                title="S3 endpoint unreachable",
-            ) from None
+            raise self._unreachable(operation, type(err).__name__) from None
         except (ReadTimeoutError, ConnectionClosedError) as err:
             raise S3Error(
                 f"S3 stopped answering during {operation} of `{key}` ({type(err).__name__}) "
@@ -385,6 +462,51 @@ class S3Store:
                 short=type(err).__name__,
                 code=type(err).__name__,
             ) from None
+
+
+class _Probed(Exception):
+    def __init__(self, url: str, authorization: str) -> None:
+        super().__init__()
+        self.url, self.authorization = url, authorization
+
+
+PROBE_KEY = "s3-cloudfront-deploy-endpoint-probe"
+
+
+def _probe_target(client: S3Client, bucket: str) -> Target | None:
+    """Where botocore would send a request for an object of `bucket`, and how it signs:
+    a HeadObject is prepared and signed as usual, then stopped before it is sent (no
+    network). None when botocore cannot sign (no credentials) or not with SigV4."""
+
+    def capture(request: Any, **_: Any) -> None:
+        if request.url.split("?")[0].endswith("/" + PROBE_KEY):
+            auth = request.headers.get("Authorization", "")  # botocore keeps it as bytes
+            raise _Probed(request.url, auth.decode() if isinstance(auth, bytes) else str(auth))
+
+    unique = f"s3-cloudfront-deploy-probe-{id(capture)}"
+    client.meta.events.register_first("before-send.s3.HeadObject", capture, unique_id=unique)
+    try:
+        client.head_object(Bucket=bucket, Key=PROBE_KEY)
+    except _Probed as probed:
+        return Target.from_request(probed.url, probed.authorization, PROBE_KEY)
+    except (BotoCoreError, ClientError):
+        return None
+    finally:
+        client.meta.events.unregister("before-send.s3.HeadObject", unique_id=unique)
+    return None
+
+
+def _read_bytes(file: LocalFile) -> bytes:
+    return Path(file.path).read_bytes()
+
+
+def _unreadable(file: LocalFile, err: OSError) -> S3Error:
+    return S3Error(
+        f"Could not read `{file.path}` to upload it as `{file.key}`: "
+        f"{err.strerror or err}. Make sure nothing deletes or locks files in "
+        "`source-dir` while the deploy runs.",
+        short=f"unreadable: {err.strerror or type(err).__name__}",
+    )
 
 
 def _short_code(code: str) -> str:

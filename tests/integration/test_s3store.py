@@ -46,15 +46,23 @@ def make_store(
     endpoint: str | None = None,
     secret: str | None = None,
     access_key: str | None = None,
+    wire: bool = True,
     **store_args: int,
 ) -> S3Store:
+    """A store as `deploy.connect` makes it (single PUTs through `s3wire`), or with
+    `wire=False` one that sends everything through botocore (what a proxy forces)."""
     settings = make_settings(tmp_path, endpoint or server.endpoint)
     session = boto3.session.Session(
         aws_access_key_id=access_key or server.access_key,
         aws_secret_access_key=secret or server.secret_key,
         region_name=server.region,
     )
-    return S3Store(aws.s3_client(session, settings, env={}), bucket, **store_args)
+    credentials = session.get_credentials() if wire else None
+    store = S3Store(
+        aws.s3_client(session, settings, env={}), bucket, credentials=credentials, **store_args
+    )
+    assert (store._fast_path() is not None) == wire
+    return store
 
 
 def local_file(tmp_path: Path, key: str, body: bytes, headers: Headers = HTML) -> LocalFile:
@@ -78,9 +86,11 @@ def s3_bucket(server: Server) -> str:
     return name
 
 
-@pytest.fixture
-def store(server: Server, s3_bucket: str, tmp_path: Path) -> S3Store:
-    return make_store(server, s3_bucket, tmp_path)
+@pytest.fixture(params=["wire", "botocore"])
+def store(
+    server: Server, s3_bucket: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> S3Store:
+    return make_store(server, s3_bucket, tmp_path, wire=request.param == "wire")
 
 
 def test_put_head_list_round_trip(store: S3Store, server: Server, tmp_path: Path) -> None:
@@ -357,3 +367,80 @@ def test_multipart_with_lost_complete_answer_is_accepted(
     assert state is not None and state.md5 == file.md5 and state.etag == etag
     got = server.client("s3").get_object(Bucket=s3_bucket, Key=file.key)["Body"].read()
     assert got == body
+
+
+# -- the s3wire PUT path: the same errors as botocore's, from the same causes ------------------
+
+
+def test_wire_put_errors_name_the_input(server: Server, s3_bucket: str, tmp_path: Path) -> None:
+    """Through s3wire, a wrong secret, an unknown key and a missing bucket give the same
+    errors as through botocore, and never the secret."""
+    file = local_file(tmp_path, "a.html", b"a")
+    secret = "WRONG" + uuid.uuid4().hex
+    with pytest.raises(CredentialsError) as wrong_secret:
+        make_store(server, s3_bucket, tmp_path, secret=secret).put_file(file)
+    assert "`aws-secret-access-key`" in str(wrong_secret.value)
+    assert secret not in str(wrong_secret.value)
+    with pytest.raises(CredentialsError) as unknown_key:
+        make_store(server, s3_bucket, tmp_path, access_key="AKIANOTAKEY00000000X").put_file(file)
+    assert "`aws-access-key-id`" in str(unknown_key.value)
+    if server.name == "seaweedfs":
+        return  # SeaweedFS creates a missing bucket on PUT (through botocore too)
+    with pytest.raises(S3Error) as no_bucket:
+        make_store(server, "no-such-bucket-here", tmp_path).put_file(file)
+    assert "`bucket`" in str(no_bucket.value) and no_bucket.value.code == "NoSuchBucket"
+
+
+def test_wire_unreachable_endpoint_names_endpoint_url(
+    seaweed: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing listening: the PUT fails after its attempts with an error naming `endpoint-url`."""
+    monkeypatch.setattr(aws, "TOTAL_ATTEMPTS", 2)
+    from devtools.servers import free_port
+
+    endpoint = f"http://user:pa55word@127.0.0.1:{free_port()}"
+    store = make_store(seaweed, "any-bucket", tmp_path, endpoint=endpoint)
+    with pytest.raises(S3Error) as caught:
+        store.put_file(local_file(tmp_path, "a.html", b"a"))
+    assert caught.value.short == "could not connect"
+    assert "`endpoint-url`" in str(caught.value)
+    assert "pa55word" not in str(caught.value)
+
+
+def test_wire_streams_large_files_and_rereads_them_on_retry(
+    seaweed: Server, bucket: str, tmp_path: Path
+) -> None:
+    """A file above SMALL_BODY is streamed from disk; a reset after the body is retried with the
+    file reopened, and the object lands byte-identical with its MD5 as ETag."""
+    body = os.urandom(3 * 1024 * 1024 + 5)
+    faults = Faults(reset=1.0, max_faults_per_key=2, seed=3)
+    with FaultProxy(seaweed.endpoint, faults) as proxy:
+        store = make_store(seaweed, bucket, tmp_path, endpoint=proxy.url)
+        file = local_file(tmp_path, "big.bin", body, PNG)
+        assert store.put_file(file) == file.md5
+        assert proxy.stats.faults == 2
+    got = seaweed.client("s3").get_object(Bucket=bucket, Key="big.bin")
+    assert got["Body"].read() == body
+    assert got["ContentType"] == "image/png"
+
+
+def test_proxy_variables_send_puts_through_botocore(
+    seaweed: Server, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """http.client does not speak HTTP proxies: with one configured for the endpoint the
+    store keeps every request on botocore, which honours it."""
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "")
+    settings = make_settings(tmp_path, seaweed.endpoint)
+    session = boto3.session.Session(
+        aws_access_key_id=seaweed.access_key, aws_secret_access_key=seaweed.secret_key
+    )
+    store = S3Store(
+        aws.s3_client(session, settings, env={}), bucket, credentials=session.get_credentials()
+    )
+    assert store._fast_path() is None
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    bypassed = S3Store(
+        aws.s3_client(session, settings, env={}), bucket, credentials=session.get_credentials()
+    )
+    assert bypassed._fast_path() is not None

@@ -1,0 +1,379 @@
+"""Signed S3 requests over plain `http.client`: the PutObject hot path.
+
+Why: on a cold deploy every file is one PutObject, and botocore spends about 1.1 ms
+of CPU on each (event hooks, parameter validation, endpoint rules, serialisation,
+retry handlers, response parsing), about four times what the request itself needs.
+Measured single-threaded against SeaweedFS on loopback, 1,000 PUTs of 5 KB: botocore
+1.11-1.16 ms of CPU per PUT, this module's path 0.26 ms. With 2 cores shared with the
+server, that CPU is the deploy's wall time.
+
+What it keeps from botocore:
+- where to send: the URL botocore itself resolves for the bucket (scheme, host and
+  path of a request it prepared and signed, so addressing style, custom endpoints
+  and regions are exactly botocore's), and the signing region from its signature;
+- credentials: the session's, frozen per request (refreshable ones refresh);
+- retries like botocore's `standard` mode: the same attempts, exponential backoff with
+  full jitter capped at 20 s, on connection errors, timeouts, 429/500/502/503/504 and
+  throttling codes.
+
+What it signs: AWS Signature Version 4 with `UNSIGNED-PAYLOAD` (S3 allows it on any
+scheme; botocore does the same over HTTPS); integrity comes from `Content-MD5`,
+which S3 checks. Every header sent except `User-Agent` is signed.
+
+`deployer/s3.py` decides when to use it (never behind an HTTP proxy, and only for
+Signature Version 4) and turns its errors into messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import random
+import re
+import select
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import BinaryIO, Protocol
+from urllib.parse import quote, urlsplit
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+MAX_BACKOFF_S = 20.0  # botocore standard mode's cap
+BLOCK_SIZE = 256 * 1024  # bytes per send() when streaming a file body
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRY_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequests",
+        "ServiceUnavailable",
+        "InternalError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+    }
+)
+_CODE = re.compile(rb"<Code>([^<]{1,200})</Code>")
+_SPACES = re.compile(r"\s+")
+_CREDENTIAL = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=[^/,]*/\d{8}/(?P<region>[^/,]+)/(?P<service>[^/,]+)/aws4_request,"
+)
+
+
+class FrozenCredentials(Protocol):
+    @property
+    def access_key(self) -> str | None: ...
+    @property
+    def secret_key(self) -> str | None: ...
+    @property
+    def token(self) -> str | None: ...
+
+
+class CredentialSource(Protocol):
+    def get_frozen_credentials(self) -> FrozenCredentials: ...
+
+
+class WireError(Exception):
+    """S3 answered with an error status (after retries when it was retryable)."""
+
+    def __init__(self, status: int, code: str) -> None:
+        super().__init__(f"HTTP {status} {code}")
+        self.status = status
+        self.code = code
+
+
+class WireConnectionError(Exception):
+    """No answer after every attempt. `connected`: a connection was made at least once
+    (so the server stopped answering) rather than never (unreachable endpoint)."""
+
+    def __init__(self, cause: BaseException, *, connected: bool) -> None:
+        super().__init__(type(cause).__name__)
+        self.cause_name = type(cause).__name__
+        self.connected = connected
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a bucket's objects live: `https://host[:port]` + `base_path` + `/key`."""
+
+    scheme: str
+    netloc: str  # host[:port] as in the Host header
+    base_path: str  # "" (virtual-hosted) or "/bucket" (path style)
+    region: str  # the signing region
+
+    @classmethod
+    def from_request(cls, url: str, authorization: str, key: str) -> Target | None:
+        """Read a request botocore prepared (and signed) for object `key` of the bucket;
+        None unless it is signed with SigV4 for the `s3` service."""
+        parts = urlsplit(url)
+        suffix = "/" + quote(key, safe="/~")
+        match = _CREDENTIAL.match(authorization)
+        # Credential = AKID/yyyymmdd/region/service/aws4_request
+        if (
+            match is None
+            or match.group("service") != "s3"
+            or parts.scheme not in ("http", "https")
+            or not parts.path.endswith(suffix)
+        ):
+            return None
+        return cls(
+            scheme=parts.scheme,
+            netloc=parts.netloc,
+            base_path=parts.path[: -len(suffix)],
+            region=match.group("region"),
+        )
+
+    def path(self, key: str) -> str:
+        """The request path (also the canonical URI: S3 does not normalise paths)."""
+        return f"{self.base_path}/{quote(key, safe='/~')}"
+
+
+# -- signing (pure) ---------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8)
+def _signing_key(secret: str, day: str, region: str, service: str) -> bytes:
+    key = hmac.new(f"AWS4{secret}".encode(), day.encode(), hashlib.sha256).digest()
+    for part in (region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key
+
+
+def sign(
+    method: str,
+    path: str,
+    query: Mapping[str, str],
+    headers: Mapping[str, str],
+    *,
+    credentials: FrozenCredentials,
+    region: str,
+    amz_date: str,
+    payload_hash: str = UNSIGNED_PAYLOAD,
+    service: str = "s3",
+) -> dict[str, str]:
+    """The headers to send: `headers` plus `X-Amz-Date`, `X-Amz-Content-SHA256`, the
+    session token if any, and `Authorization`. `headers` must include `Host`.
+
+    `path` is already percent-encoded (see `Target.path`); `query` values are raw.
+    """
+    signed = {name.lower(): _SPACES.sub(" ", value.strip()) for name, value in headers.items()}
+    signed.pop("user-agent", None)
+    signed["x-amz-date"] = amz_date
+    signed["x-amz-content-sha256"] = payload_hash
+    if credentials.token:
+        signed["x-amz-security-token"] = credentials.token
+    names = sorted(signed)
+    canonical_query = "&".join(
+        f"{quote(name, safe='-_.~')}={quote(value, safe='-_.~')}"
+        for name, value in sorted(query.items())
+    )
+    canonical = "\n".join(
+        (
+            method,
+            path,
+            canonical_query,
+            "".join(f"{name}:{signed[name]}\n" for name in names),
+            ";".join(names),
+            payload_hash,
+        )
+    )
+    day = amz_date[:8]
+    scope = f"{day}/{region}/{service}/aws4_request"
+    to_sign = "\n".join(
+        (ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest())
+    )
+    key = _signing_key(credentials.secret_key or "", day, region, service)
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    out = dict(headers)
+    out["X-Amz-Date"] = amz_date
+    out["X-Amz-Content-SHA256"] = payload_hash
+    if credentials.token:
+        out["X-Amz-Security-Token"] = credentials.token
+    out["Authorization"] = (
+        f"{ALGORITHM} Credential={credentials.access_key or ''}/{scope}, "
+        f"SignedHeaders={';'.join(names)}, Signature={signature}"
+    )
+    return out
+
+
+def amz_now() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def error_code(body: bytes) -> str:
+    """The `<Code>` of an S3 XML error body ("" when there is none)."""
+    match = _CODE.search(body)
+    return match.group(1).decode("utf-8", "replace").strip() if match else ""
+
+
+def is_retryable(status: int, code: str) -> bool:
+    return status in RETRY_STATUSES or code in RETRY_CODES
+
+
+def backoff_s(attempt: int, rand: Callable[[], float] = random.random) -> float:
+    """Full jitter: a random delay up to 2^attempt seconds (attempt 0 = first retry), capped."""
+    return rand() * min(MAX_BACKOFF_S, float(2**attempt))
+
+
+# -- connections (I/O) ------------------------------------------------------------------------
+
+
+class _HTTPConnection(http.client.HTTPConnection):
+    read_timeout: float = 60.0
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.settimeout(self.read_timeout)
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    read_timeout: float = 60.0
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.settimeout(self.read_timeout)
+
+
+Body = bytes | Callable[[], BinaryIO]  # a file body is reopened for every attempt
+
+
+class Wire:
+    """Signed requests to one `Target`, over a pool of keep-alive connections.
+
+    Thread-safe: each request takes a connection from the pool (or opens one) and
+    returns it when the answer is fully read.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        credentials: CredentialSource,
+        *,
+        attempts: int,
+        connect_timeout: float,
+        read_timeout: float,
+        user_agent: str,
+        ca_file: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.target = target
+        self.credentials = credentials
+        self.attempts = attempts
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.user_agent = user_agent
+        self.ca_file = ca_file
+        self.sleep = sleep
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+        self._context: object | None = None
+
+    def put(self, key: str, body: Body, length: int, headers: Mapping[str, str]) -> str:
+        """PutObject; returns the ETag header as sent by the server ("" when absent)."""
+        response_headers = self._request("PUT", self.target.path(key), body, length, headers)
+        return response_headers.get("etag", "")
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _request(
+        self, method: str, path: str, body: Body, length: int, headers: Mapping[str, str]
+    ) -> dict[str, str]:
+        connected = False
+        for attempt in range(self.attempts):
+            last = attempt + 1 == self.attempts
+            frozen = self.credentials.get_frozen_credentials()
+            to_send = sign(
+                method,
+                path,
+                {},
+                {**headers, "Host": self.target.netloc, "Content-Length": str(length)},
+                credentials=frozen,
+                region=self.target.region,
+                amz_date=amz_now(),
+            )
+            to_send["User-Agent"] = self.user_agent
+            conn = self._connection()
+            payload = body if isinstance(body, bytes) else body()  # OSError here: unreadable
+            try:
+                conn.request(method, path, body=payload, headers=to_send)
+                connected = True
+                response = conn.getresponse()
+                data = response.read()
+            except (OSError, http.client.HTTPException) as err:
+                connected = connected or conn.sock is not None
+                conn.close()
+                if last:
+                    raise WireConnectionError(err, connected=connected) from None
+                self.sleep(backoff_s(attempt))
+                continue
+            finally:
+                if not isinstance(payload, bytes):
+                    payload.close()
+            if response.will_close:
+                conn.close()
+            else:
+                self._release(conn)
+            if response.status < 300:
+                return {name.lower(): value for name, value in response.getheaders()}
+            code = error_code(data)
+            if last or not is_retryable(response.status, code):
+                raise WireError(response.status, code)
+            self.sleep(backoff_s(attempt))
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _connection(self) -> http.client.HTTPConnection:
+        while True:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                return self._new_connection()
+            if not _dropped(conn):
+                return conn
+            conn.close()
+
+    def _release(self, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            self._idle.append(conn)
+
+    def _new_connection(self) -> http.client.HTTPConnection:
+        host = self.target.netloc
+        conn: _HTTPConnection | _HTTPSConnection
+        if self.target.scheme == "https":
+            import ssl  # noqa: PLC0415  (only for HTTPS endpoints)
+
+            with self._lock:
+                if self._context is None:
+                    self._context = ssl.create_default_context(cafile=self.ca_file)
+                context = self._context
+            assert isinstance(context, ssl.SSLContext)
+            conn = _HTTPSConnection(host, timeout=self.connect_timeout, context=context)
+        else:
+            conn = _HTTPConnection(host, timeout=self.connect_timeout)
+        conn.read_timeout = self.read_timeout
+        conn.blocksize = BLOCK_SIZE
+        return conn
+
+
+def _dropped(conn: http.client.HTTPConnection) -> bool:
+    """An idle keep-alive connection the server has closed (readable = EOF or junk)."""
+    sock = conn.sock
+    if sock is None:
+        return True
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
