@@ -119,7 +119,7 @@ def _merge_dotenv(
     for key, value in dotenv_values(path).items():
         if value is not None and key not in env:
             env[key] = value
-            # boto3's credential chain reads os.environ itself.
+            # botocore's credential chain reads os.environ itself.
             process_env.setdefault(key, value)
     return True
 

@@ -45,7 +45,7 @@ from deployer.report import format_bytes, plural
 from deployer.settings import Settings
 
 if TYPE_CHECKING:
-    import boto3
+    from deployer.aws import AnySession
 
 PROGRESS_EVERY_S = 2.0
 _T = TypeVar("_T")
@@ -180,7 +180,7 @@ class LazyCDN:
         return self._get().wait(distribution_id, invalidation_id, timeout_s)
 
 
-def connect(settings: Settings, session: boto3.session.Session, log: Log) -> tuple[Store, CDN]:
+def connect(settings: Settings, session: AnySession, log: Log) -> tuple[Store, CDN]:
     """The real store and CDN for these settings (wrapped for a dry run)."""
     from deployer.aws import cloudfront_client, s3_client  # noqa: PLC0415
     from deployer.cloudfront import CloudFrontCDN  # noqa: PLC0415

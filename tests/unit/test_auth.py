@@ -120,7 +120,7 @@ def test_input_keys_win_and_are_masked(workspace: Path) -> None:
         "input-session-token",
     )
     assert {INPUT_KEY_ID, INPUT_SECRET, "input-session-token"} <= set(masked)
-    assert session.region_name == "us-east-1"
+    assert session.get_config_variable("region") == "us-east-1"
 
 
 def test_ambient_keys_from_the_given_environment(workspace: Path) -> None:
@@ -136,7 +136,7 @@ def test_ambient_keys_from_the_given_environment(workspace: Path) -> None:
         AMBIENT_TOKEN,
     )
     assert {AMBIENT_SECRET, AMBIENT_TOKEN} <= set(masked)
-    assert session.region_name == "ap-northeast-2"
+    assert session.get_config_variable("region") == "ap-northeast-2"
 
 
 def test_standard_chain_reads_a_profile(
