@@ -455,8 +455,8 @@ def scenario_large(bench: Bench, tools: Sequence[str], reps: int, quick: bool) -
     """d: about 200 MB with a few large (multipart) files, cold then unchanged."""
     site = bench.work / "site-d"
     if not site.exists():
-        # Large files above every tool's multipart threshold (ours: 64 MiB; aws: 8 MiB;
-        # s5cmd: 50 MiB parts; rclone sends up to 200 MiB in one PUT).
+        # Large files: multipart for aws (8 MiB threshold) and s5cmd (50 MiB parts); ours
+        # and rclone send files below 200 MiB in one streamed PUT.
         if quick:
             sites.make_large_site(site, seed=2, large=1, large_mb=70, small=100)
         else:

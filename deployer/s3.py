@@ -45,8 +45,11 @@ DELETE_BATCH = 1000
 # 8 MiB parts 0.44 s; 128 MiB single 1.66 s vs parts 3.98 s. Locally a single PUT
 # always wins (no per-connection bandwidth cap); over the internet parallel parts
 # win for big files and a failed part is re-sent alone. Static sites rarely have
-# files this big, so single PUTs (with Content-MD5) stay the rule below 64 MiB.
-MULTIPART_THRESHOLD = 64 * 1024 * 1024
+# files this big, so single PUTs (with Content-MD5, streamed from disk) stay the rule
+# below 200 MiB: rclone's default `upload_cutoff`, and one request per file instead of
+# initiate + parts + complete + a HEAD for the ETag (the multipart path needs 9 requests
+# for an 80 MiB file, a single PUT 1).
+MULTIPART_THRESHOLD = 200 * 1024 * 1024
 PART_SIZE = 16 * 1024 * 1024
 # Files up to this size are read into memory and sent as bytes (see `put_file`).
 SMALL_BODY = 1024 * 1024

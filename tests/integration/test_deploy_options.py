@@ -284,11 +284,13 @@ def test_multipart_object_is_not_uploaded_again(
 ) -> None:
     """A file big enough for a multipart upload (ETag `...-N`, not an MD5) is still
     recognised as unchanged after a fresh checkout."""
+    from deployer.s3 import MULTIPART_THRESHOLD
+
     video = site / "media" / "intro.mp4"
     video.parent.mkdir()
     chunk = os.urandom(1024 * 1024)
     with video.open("wb") as out:
-        for n in range(65):
+        for n in range(MULTIPART_THRESHOLD // len(chunk) + 1):
             out.write(chunk[:-1] + bytes([n]))
     succeeded(run_action(workspace, deploy_inputs))
     etag = listing(seaweed.client("s3"), bucket)["media/intro.mp4"]
