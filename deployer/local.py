@@ -33,7 +33,7 @@ The only I/O here is reading the source folder. Decisions, each tested:
   `exclude` that matches everything must not empty the bucket).
 
 Speed (tens of thousands of files): one `os.scandir` pass (no `pathlib` in the
-loop, one `stat` per file), then MD5 in 1 MiB chunks into a reused buffer, on one
+loop, one `stat` per file), then MD5 in 256 KiB chunks into a reused buffer, on one
 thread per CPU (at most 8), each hashing an interleaved share of the files
 (hashlib and file reads release the GIL). Measured: 20,000 files (237 MB) scanned
 and hashed in about 3 s on a busy 2-CPU machine. `walk` and `md5_file` are public
@@ -48,10 +48,11 @@ import hashlib
 import os
 import stat
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from deployer.errors import SourceError
 from deployer.globs import compile_glob
@@ -60,7 +61,7 @@ from deployer.model import LocalFile
 from deployer.settings import RECORD_BASENAME, Rule
 
 DEFAULT_EXCLUDES: tuple[str, ...] = (".git", ".github", ".env*", ".DS_Store", "Thumbs.db")
-CHUNK_SIZE = 1 << 20  # 1 MiB
+CHUNK_SIZE = 1 << 18  # 256 KiB: as fast as 1 MiB to hash, and each worker's buffer is resident
 MAX_KEY_BYTES = 1024
 HASH_WORKERS = 8
 
@@ -96,7 +97,7 @@ def rel_key(key: str, prefix: str) -> str:
 
 
 def md5_file(path: str | os.PathLike[str], buffer: bytearray | None = None) -> tuple[str, int]:
-    """(lower-case hex MD5, bytes read) of a file, streamed in 1 MiB chunks."""
+    """(lower-case hex MD5, bytes read) of a file, streamed in `CHUNK_SIZE` chunks."""
     digest = hashlib.md5(usedforsecurity=False)
     buf = buffer if buffer is not None else bytearray(CHUNK_SIZE)
     view = memoryview(buf)
@@ -128,6 +129,11 @@ def _nfc(name: str) -> str:
         if name.isascii() or unicodedata.is_normalized("NFC", name)
         else (unicodedata.normalize("NFC", name))
     )
+
+
+def _rank(path: str) -> tuple[bool, str]:
+    """Which of two paths with the same NFC key wins: one already in NFC, then by path."""
+    return (not unicodedata.is_normalized("NFC", path), path)
 
 
 def _shown(path: str, root: str) -> str:
@@ -185,7 +191,7 @@ def walk(source_dir: Path, exclude: tuple[str, ...] = ()) -> WalkResult:
 
     warnings: list[str] = []
     excluded = 0
-    by_rel: dict[str, tuple[Found, tuple[bool, str]]] = {}  # rel -> (found, rank)
+    by_rel: dict[str, Found] = {}
     root_stat = Path(root).stat()
     # (folder to read, its relative path with trailing "/", (dev, inode) of it and its parents)
     stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
@@ -272,12 +278,10 @@ def walk(source_dir: Path, exclude: tuple[str, ...] = ()) -> WalkResult:
                         warnings.append(problem)
                         continue
                 found = Found(rel=rel, path=entry.path, size=st.st_size)
-                # Rank for a normalisation clash: a path already in NFC first, then by path.
-                rank = (not unicodedata.is_normalized("NFC", entry.path), entry.path)
                 previous = by_rel.get(rel)
                 if previous is not None:
-                    keep_new = rank < previous[1]
-                    kept, dropped = (found, previous[0]) if keep_new else (previous[0], found)
+                    keep_new = _rank(found.path) < _rank(previous.path)
+                    kept, dropped = (found, previous) if keep_new else (previous, found)
                     warnings.append(
                         f"Skipped {_shown(dropped.path, root_given)}: its name differs from "
                         f"{_shown(kept.path, root_given)} only in Unicode normalisation and "
@@ -285,39 +289,45 @@ def walk(source_dir: Path, exclude: tuple[str, ...] = ()) -> WalkResult:
                     )
                     if not keep_new:
                         continue
-                by_rel[rel] = (found, rank)
+                by_rel[rel] = found
             elif excluded_path(rel):
                 excluded += 1
             else:
                 warnings.append(
                     f"Skipped `{rel}`: it is not a regular file (socket, FIFO or device)."
                 )
-    found_sorted = tuple(by_rel[rel][0] for rel in sorted(by_rel))
+    found_sorted = tuple(by_rel[rel] for rel in sorted(by_rel))
     return WalkResult(found=found_sorted, warnings=tuple(warnings), excluded=excluded)
 
 
-def _hash_sequential(paths: list[str]) -> list[tuple[str, int]]:
-    buffer = bytearray(CHUNK_SIZE)
-    return [md5_file(p, buffer) for p in paths]
-
-
-def hash_files(paths: Iterable[str], workers: int | None = None) -> list[tuple[str, int]]:
-    """MD5 and size of each path, in order.
+def _hash_into(
+    items: list[Found | LocalFile], make: Callable[[Found, str, int], LocalFile]
+) -> None:
+    """Hash every `Found` in `items` and replace it, in place, with `make(found, md5, size)`.
 
     Many files are split into one interleaved share per worker thread (hashlib and
     reads release the GIL), each with its own buffer: no per-file task overhead.
+    In place, so each `Found` is freed as soon as its `LocalFile` exists (no list of
+    digests beside two lists of files: at 20,000 files, ~120 bytes per file less at
+    the scan's peak).
     """
-    items = list(paths)
-    count = workers if workers is not None else min(HASH_WORKERS, os.cpu_count() or 1)
+    count = min(HASH_WORKERS, os.cpu_count() or 1)
     if len(items) < 64 or count <= 1:
-        return _hash_sequential(items)
-    shares = [items[i::count] for i in range(count)]
+        count = 1
+
+    def share(first: int) -> None:
+        buffer = bytearray(CHUNK_SIZE)
+        for index in range(first, len(items), count):
+            found = cast(Found, items[index])
+            md5, size = md5_file(found.path, buffer)
+            items[index] = make(found, md5, size)
+
+    if count == 1:
+        share(0)
+        return
     with ThreadPoolExecutor(max_workers=count, thread_name_prefix="md5") as pool:
-        results = list(pool.map(_hash_sequential, shares))
-    out: list[tuple[str, int]] = [("", 0)] * len(items)
-    for i, share in enumerate(results):
-        out[i::count] = share
-    return out
+        for future in [pool.submit(share, first) for first in range(count)]:
+            future.result()
 
 
 def scan(
@@ -334,7 +344,9 @@ def scan(
         )
     walked = walk(source_dir, exclude)
     warnings = list(walked.warnings)
-    candidates: list[Found] = []
+    excluded = walked.excluded
+    # Becomes the files: each `Found` is replaced by its `LocalFile` once hashed.
+    items: list[Found | LocalFile] = []
     for found in walked.found:
         key = prefix + found.rel
         if len(key.encode("utf-8")) > MAX_KEY_BYTES:
@@ -343,11 +355,12 @@ def scan(
                 "bytes (the S3 limit); shorten the path."
             )
             continue
-        candidates.append(found)
-    if not candidates:
+        items.append(found)
+    del walked  # `items` holds the only references to the `Found`s now
+    if not items:
         how = (
-            f"{walked.excluded} entries were left out by the default excludes or `exclude`"
-            if walked.excluded
+            f"{excluded} entries were left out by the default excludes or `exclude`"
+            if excluded
             else "it holds no regular files"
         )
         raise SourceError(
@@ -355,8 +368,18 @@ def scan(
             "the build output (e.g. `dist`) and check that `exclude` does not match everything.",
             title="Nothing to publish",
         )
+
+    def make(found: Found, md5: str, size: int) -> LocalFile:
+        return LocalFile(
+            key=prefix + found.rel,
+            path=found.path,
+            size=size,
+            md5=md5,
+            headers=headers_for(found.rel, content_type_rules, cache_control_rules),
+        )
+
     try:
-        digests = hash_files(f.path for f in candidates)
+        _hash_into(items, make)
     except OSError as err:
         name = getattr(err, "filename", None) or "a file"
         raise SourceError(
@@ -364,14 +387,5 @@ def scan(
             "Fix its permissions or add it to `exclude`.",
             title="Source file unreadable",
         ) from None
-    files = tuple(
-        LocalFile(
-            key=prefix + found.rel,
-            path=Path(found.path),
-            size=size,
-            md5=md5,
-            headers=headers_for(found.rel, content_type_rules, cache_control_rules),
-        )
-        for found, (md5, size) in zip(candidates, digests, strict=True)
-    )
-    return ScanResult(files=files, warnings=tuple(warnings), excluded=walked.excluded)
+    files = tuple(cast(list[LocalFile], items))  # every item was replaced
+    return ScanResult(files=files, warnings=tuple(warnings), excluded=excluded)

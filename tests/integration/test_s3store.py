@@ -70,7 +70,7 @@ def local_file(tmp_path: Path, key: str, body: bytes, headers: Headers = HTML) -
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(body)
     return LocalFile(
-        key=key, path=path, size=len(body), md5=hashlib.md5(body).hexdigest(), headers=headers
+        key=key, path=str(path), size=len(body), md5=hashlib.md5(body).hexdigest(), headers=headers
     )
 
 
@@ -216,7 +216,7 @@ def test_delete_in_batches(server: Server, s3_bucket: str, tmp_path: Path) -> No
 def test_put_file_rejects_changed_bytes(store: S3Store, tmp_path: Path) -> None:
     """Content-MD5 makes the server refuse bytes that do not match the scanned MD5."""
     file = local_file(tmp_path, "a.html", b"original")
-    file.path.write_bytes(b"modified")  # edited after it was hashed (same size)
+    Path(file.path).write_bytes(b"modified")  # edited after it was hashed (same size)
     with pytest.raises(S3Error) as caught:
         store.put_file(file)
     assert "BadDigest" in caught.value.short
@@ -314,7 +314,9 @@ def test_transient_faults_are_retried(seaweed: Server, bucket: str, tmp_path: Pa
     assert stats.faults > 0
     client = seaweed.client("s3")
     for f in files:
-        assert client.get_object(Bucket=bucket, Key=f.key)["Body"].read() == f.path.read_bytes()
+        assert (
+            client.get_object(Bucket=bucket, Key=f.key)["Body"].read() == Path(f.path).read_bytes()
+        )
 
 
 def test_endpoint_input_wins_over_environment(seaweed: Server, tmp_path: Path) -> None:

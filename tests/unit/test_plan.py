@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 
 from deployer.model import Action, Headers, LocalFile, ObjectState, Plan, Reason, RemoteObject
 from deployer.plan import index_listing, is_plain_md5, keys_to_head, make_plan, same_headers
@@ -19,9 +18,7 @@ def md5(data: str) -> str:
 
 
 def lf(key: str, data: str = "x", headers: Headers = JS) -> LocalFile:
-    return LocalFile(
-        key=key, path=Path("/src") / key, size=len(data), md5=md5(data), headers=headers
-    )
+    return LocalFile(key=key, path=f"/src/{key}", size=len(data), md5=md5(data), headers=headers)
 
 
 def remote(key: str, data: str = "x", etag: str | None = None) -> RemoteObject:

@@ -141,7 +141,7 @@ def worlds(
 
 def local_files(local: dict[str, tuple[bytes, Headers]]) -> list[LocalFile]:
     return [
-        LocalFile(PREFIX + rel, Path("/src") / rel, len(data), md5(data), headers)
+        LocalFile(PREFIX + rel, f"/src/{rel}", len(data), md5(data), headers)
         for rel, (data, headers) in local.items()
     ]
 
