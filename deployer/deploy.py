@@ -1,8 +1,9 @@
 """Orchestration over two narrow protocols (`Store`, `CDN`): the order that keeps a site whole.
 
 1. scan the source folder (content MD5s, headers), while at the same time
-2. the bucket is listed under the prefix, the deploy record read and each
-   distribution's origin looked up (a wrong `distribution-id` fails before any write);
+2. the bucket is listed under the prefix and each distribution's origin looked up
+   (a wrong `distribution-id` fails before any write); then the deploy record is
+   read, unless the listing shows it holds what this run expects (`known_record`);
 3. HEAD (in parallel) only the objects the listing and record cannot vouch for;
 4. plan (pure), then refuse before any write if `max-delete` would be exceeded;
 5. upload new and changed assets in parallel;
@@ -23,7 +24,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, closing
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -349,10 +350,9 @@ class _Deployment:
         with ThreadPoolExecutor(
             max_workers=settings.concurrency, thread_name_prefix="deploy"
         ) as pool:
-            # 1-2. Scan (hashing, local CPU and disk) while the bucket is listed and the
-            # record read (network): neither waits for the other.
+            # 1-2. Scan (hashing, local CPU and disk) while the bucket is listed
+            # (network): neither waits for the other.
             listed = pool.submit(store.list_objects, prefix)
-            recorded = pool.submit(self.read_record_if_listed, listed)
             looked_up = pool.submit(self.lookup_origins)
             try:
                 scan = local.scan(
@@ -363,7 +363,7 @@ class _Deployment:
                     settings.cache_control,
                 )
             except BaseException:
-                for future in (listed, recorded, looked_up):
+                for future in (listed, looked_up):
                     future.cancel()
                 raise
             for text in scan.warnings:
@@ -376,7 +376,7 @@ class _Deployment:
             )
             listing = plan.index_listing(listed.result())
             log.info(f"Listed {len(listing)} objects under s3://{settings.bucket}/{prefix}")
-            record_entries, record_current = recorded.result()
+            record_entries, record_current = self.known_record(scan.files, listing)
             # A wrong `distribution-id` fails here, before any write.
             self.origins = looked_up.result()
 
@@ -497,14 +497,27 @@ class _Deployment:
             for dist in self.settings.distribution_ids
         }
 
-    def read_record_if_listed(
-        self, listed: Future[list[RemoteObject]]
+    def known_record(
+        self, files: Sequence[LocalFile], listing: Mapping[str, RemoteObject]
     ) -> tuple[dict[str, ObjectState], bool]:
-        """The record, read only when the listing shows it: a first deploy saves a GET
-        (listing is strongly consistent, so an unlisted record would be a 404 anyway)."""
-        key = self.settings.record_key
-        if not any(obj.key == key for obj in listed.result()):
+        """The last completed deploy's record, and whether it is known cleanly.
+
+        Read only when the listing shows it: a first deploy saves a GET (listing is
+        strongly consistent, so an unlisted record would be a 404 anyway). And not
+        read when its bytes are already known: the record that a completed deploy
+        of these files would have written, if the bucket is as it left it, is
+        encoded and its MD5 compared with the record's listed ETag (a single PUT's
+        ETag is the MD5 of its body). Equal means the same bytes, so the same
+        entries; anything else (another deploy since, a run killed part-way, an
+        ETag that is not an MD5) means a GET as before.
+        """
+        listed = listing.get(self.settings.record_key)
+        if listed is None:
             return {}, False
+        if plan.is_plain_md5(listed.etag):
+            expected = _completed_record(files, listing)
+            if record.md5(expected) == listed.etag:
+                return expected, True
         return self.read_record()
 
     def read_record(self) -> tuple[dict[str, ObjectState], bool]:
@@ -738,6 +751,26 @@ def _landed_keys(the_plan: Plan, outcome: Outcome) -> tuple[str, ...]:
     landed = {u.file.key for u in outcome.uploaded} | set(outcome.deleted)
     planned = {u.file.key for u in the_plan.uploads} | set(the_plan.deletes)
     return tuple(k for k in the_plan.invalidate_keys if k in landed or k not in planned)
+
+
+def _completed_record(
+    files: Sequence[LocalFile], listing: Mapping[str, RemoteObject]
+) -> dict[str, ObjectState]:
+    """The record a completed deploy of `files` wrote, if the bucket is as it left it.
+
+    `_new_record` with nothing uploaded, except that the MD5 is the listed ETag when
+    that is a plain MD5: the deploy that PUT those bytes recorded their MD5, which
+    was their ETag, so files edited since (a 1% change) still give its record. A
+    guess, and only ever used when the encoded guess has the record's own MD5.
+    """
+    entries: dict[str, ObjectState] = {}
+    for file in files:
+        remote = listing.get(file.key)
+        if remote is not None and remote.etag:
+            etag = remote.etag
+            md5 = etag if plan.is_plain_md5(etag) else file.md5
+            entries[file.key] = ObjectState(etag=etag, md5=md5, headers=file.headers)
+    return entries
 
 
 def _new_record(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -61,7 +62,9 @@ class FakeStore:
         self.events = events
         self.objects: dict[str, ObjectState] = {}
         self.sizes: dict[str, int] = {}
-        self.record_body: bytes | None = None
+        self.record_key = RECORD_BASENAME
+        self._record_body: bytes | None = None
+        self.record_etag: str | None = None  # listed instead of the body's MD5 when set
         self.fail_keys = set(fail_keys)
         self.fail_at = fail_at
         self.multipart_keys = set(multipart_keys)
@@ -71,11 +74,24 @@ class FakeStore:
         self.lock = threading.Lock()
 
     # helpers for tests
+    @property
+    def record_body(self) -> bytes | None:
+        return self._record_body
+
+    @record_body.setter
+    def record_body(self, body: bytes | None) -> None:
+        """The record's bytes; the bucket lists it (ETag = MD5 of the body) unless None."""
+        self._record_body = body
+        if body is None:
+            self.objects.pop(self.record_key, None)
+            self.sizes.pop(self.record_key, None)
+        else:
+            self.objects[self.record_key] = ObjectState(hashlib.md5(body).hexdigest(), None, None)
+            self.sizes[self.record_key] = len(body)
+
     def put_raw(
         self, key: str, body: bytes, headers: Headers | None = None, *, multipart: bool = False
     ) -> None:
-        import hashlib
-
         md5 = hashlib.md5(body).hexdigest()
         etag = (md5[:31] + "f-2") if multipart else md5
         self.objects[key] = ObjectState(etag=etag, md5=md5, headers=headers)
@@ -93,7 +109,11 @@ class FakeStore:
     def list_objects(self, prefix: str) -> list[RemoteObject]:
         self.events.add("list", prefix)
         return [
-            RemoteObject(key, self.sizes[key], state.etag)
+            RemoteObject(
+                key,
+                self.sizes[key],
+                self.record_etag if key == self.record_key and self.record_etag else state.etag,
+            )
             for key, state in sorted(self.objects.items())
             if key.startswith(prefix)
         ]
@@ -110,9 +130,8 @@ class FakeStore:
 
     def put_record(self, key: str, body: bytes) -> None:
         self.events.add("record", key)
+        self.record_key = key
         self.record_body = body
-        self.objects[key] = ObjectState("0" * 32, None, None)
-        self.sizes[key] = len(body)
 
     def put_file(self, file: LocalFile) -> str:
         self._write("put", file.key)
@@ -300,6 +319,64 @@ def test_second_deploy_does_nothing_and_keeps_the_record(world: World) -> None:
     assert world.store.heads == []  # plain MD5 ETags: the listing proves everything
 
 
+def test_no_change_after_a_completed_deploy_does_not_get_the_record(world: World) -> None:
+    """The record this run expects has the listed record's MD5: no GET, same result."""
+    world.deploy()
+    assert world.events.keys("get_record") == []  # first deploy: the record is not listed
+    outcome = world.deploy()
+    assert world.events.kinds() == ["list"]  # one LIST, no record GET, no write
+    assert outcome.unchanged_count == 5
+    assert outcome.warnings == []
+
+
+def test_changed_files_after_a_completed_deploy_do_not_get_the_record(world: World) -> None:
+    """Edited files (their listed ETag is the MD5 the record holds): still no GET."""
+    world.deploy()
+    (world.site / "index.html").write_bytes(b"<h1>HOME</h1>")  # same size
+    (world.site / "assets/app-3f2a9c1b.js").write_bytes(b"console.log('app v2')")
+    outcome = world.deploy()
+    assert world.events.keys("get_record") == []
+    assert sorted(u.file.key for u in outcome.uploaded) == ["assets/app-3f2a9c1b.js", "index.html"]
+    assert set(world.cdn.calls[-1][1]) == {"/", "/index.html", "/assets/app-3f2a9c1b.js"}
+    assert world.events.keys("record") == [RECORD_BASENAME]
+    entries, _ = record.decode(world.store.record_body or b"")
+    assert entries["index.html"].md5 == hashlib.md5(b"<h1>HOME</h1>").hexdigest()
+
+
+def test_record_changed_behind_our_back_is_read(world: World) -> None:
+    """Another record than the one expected (other content, same keys): GET, and it counts."""
+    world.deploy()
+    entries, _ = record.decode(world.store.record_body or b"")
+    other = dict(entries)
+    other["img/logo.png"] = ObjectState("0" * 32, "0" * 32, entries["img/logo.png"].headers)
+    world.store.record_body = record.encode(other)
+    outcome = world.deploy()
+    assert world.events.keys("get_record") == [RECORD_BASENAME]
+    # The record read says the last completed deploy left other bytes at that key.
+    assert outcome.plan is not None
+    assert outcome.plan.invalidate_keys == ("img/logo.png",)
+    assert world.events.keys("record") == [RECORD_BASENAME]
+
+
+def test_record_etag_that_is_not_an_md5_means_a_get(world: World) -> None:
+    """A record listed with a non-MD5 ETag (SSE-KMS, multipart, odd server) is read."""
+    world.deploy()
+    for etag in ("0123456789abcdef0123456789abcdef-2", "not-an-md5"):
+        world.store.record_etag = etag
+        outcome = world.deploy()
+        assert world.events.keys("get_record") == [RECORD_BASENAME]
+        assert outcome.uploaded == []
+
+
+def test_multipart_objects_are_vouched_without_a_record_get(world: World) -> None:
+    """A `-N` ETag object: its MD5 comes from the local file, and the record's MD5 agrees."""
+    world.store.multipart_keys = {"img/logo.png"}
+    world.deploy()
+    outcome = world.deploy()
+    assert world.events.kinds() == ["list"]
+    assert outcome.uploaded == []
+
+
 def test_incremental_order_assets_entries_deletes_invalidation_record(world: World) -> None:
     """Changed asset, changed page, a removal: asset, page, delete, invalidate, record."""
     world.deploy()
@@ -379,6 +456,8 @@ def test_rerun_after_failure_converges_and_invalidates_what_the_failed_run_wrote
     world.store.fail_keys = set()
     world.cdn.calls.clear()
     outcome = world.deploy()
+    # The bucket differs from what the record describes: it must be read.
+    assert world.events.keys("get_record") == [RECORD_BASENAME]
     assert [u.file.key for u in outcome.uploaded] == ["index.html"]
     paths = set(world.cdn.calls[0][1])
     assert "/assets/app-3f2a9c1b.js" in paths  # uploaded by the failed run, still stale at edge
@@ -539,6 +618,7 @@ def test_killed_copy_then_reverted_rule_is_copied_back(world: World) -> None:
     entries, _ = record.decode(world.store.record_body or b"")
     assert entries["img/logo.png"].headers is None
     outcome = world.deploy()
+    assert world.events.keys("get_record") == [RECORD_BASENAME]  # not what a deploy writes
     assert "img/logo.png" in world.store.heads
     assert outcome.plan is not None
     assert "img/logo.png" in outcome.plan.invalidate_keys
