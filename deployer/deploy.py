@@ -23,7 +23,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, closing
 from dataclasses import replace
@@ -374,7 +374,9 @@ class _Deployment:
                 f"`{_display_source(settings)}`"
                 + (f"; {scan.excluded} excluded" if scan.excluded else "")
             )
-            listing = plan.index_listing(listed.result())
+            # Drained from the list as it is indexed (with the scan's strings shared), so the
+            # listing is not held twice at once.
+            listing = plan.index_listing(_drain(listed.result()), scan.files)
             log.info(f"Listed {len(listing)} objects under s3://{settings.bucket}/{prefix}")
             record_entries, record_current = self.known_record(scan.files, listing)
             # A wrong `distribution-id` fails here, before any write.
@@ -439,11 +441,15 @@ class _Deployment:
         # 10. The record, last, only after a complete deploy.
         if settings.dry_run:
             return
-        new_entries = _new_record(scan.files, listing, self.etags)
-        if record_current and new_entries == record_entries:
+        # Compared and encoded straight from the files: no dict of the new record, whose
+        # ~90 bytes per file would add to the encoded body at the run's memory peak.
+        if record_current and _same_entries(
+            _new_record(scan.files, listing, self.etags), record_entries
+        ):
             return
         try:
-            store.put_record(settings.record_key, record.encode(new_entries))
+            body = record.encode_items(_new_record(scan.files, listing, self.etags))
+            store.put_record(settings.record_key, body)
         except DeployError as err:
             self.warn(
                 f"The deploy succeeded but its record `{settings.record_key}` could not be "
@@ -586,7 +592,8 @@ class _Deployment:
                 outcome.uploaded.append(upload)
                 if upload.action is Action.PUT:
                     outcome.uploaded_bytes += upload.file.size
-                self.etags[upload.file.key] = etag
+                # Usually the ETag is the MD5: hold that string once.
+                self.etags[upload.file.key] = upload.file.md5 if etag == upload.file.md5 else etag
 
         def on_error(upload: Upload, err: BaseException) -> None:
             if not isinstance(err, Exception):
@@ -753,6 +760,13 @@ def _landed_keys(the_plan: Plan, outcome: Outcome) -> tuple[str, ...]:
     return tuple(k for k in the_plan.invalidate_keys if k in landed or k not in planned)
 
 
+def _drain(items: list[_T]) -> Iterator[_T]:
+    """Yield the items in order, removing each from the list (so it can be freed)."""
+    items.reverse()
+    while items:
+        yield items.pop()
+
+
 def _completed_record(
     files: Sequence[LocalFile], listing: Mapping[str, RemoteObject]
 ) -> dict[str, ObjectState]:
@@ -775,12 +789,23 @@ def _completed_record(
 
 def _new_record(
     files: Sequence[LocalFile], listing: Mapping[str, RemoteObject], etags: Mapping[str, str]
-) -> dict[str, ObjectState]:
-    """Every published key with the ETag it has now, its MD5 and its headers."""
-    listed = {key: obj.etag for key, obj in listing.items()}
-    entries: dict[str, ObjectState] = {}
+) -> Iterator[tuple[str, ObjectState]]:
+    """Every published key with the ETag it has now, its MD5 and its headers, in the
+    files' (key) order."""
     for file in files:
-        etag = etags.get(file.key) or listed.get(file.key)
+        remote = listing.get(file.key)
+        etag = etags.get(file.key) or (remote.etag if remote is not None else None)
         if etag:
-            entries[file.key] = ObjectState(etag=etag, md5=file.md5, headers=file.headers)
-    return entries
+            yield file.key, ObjectState(etag=etag, md5=file.md5, headers=file.headers)
+
+
+def _same_entries(
+    items: Iterable[tuple[str, ObjectState]], entries: Mapping[str, ObjectState]
+) -> bool:
+    """Do the (key, state) pairs, all distinct keys, make exactly `entries`?"""
+    count = 0
+    for key, state in items:
+        if entries.get(key) != state:
+            return False
+        count += 1
+    return count == len(entries)

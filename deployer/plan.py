@@ -60,9 +60,31 @@ def is_plain_md5(etag: str) -> bool:
     return _PLAIN_MD5.match(etag) is not None
 
 
-def index_listing(objects: Iterable[RemoteObject]) -> dict[str, RemoteObject]:
-    """Key -> object, the shape `keys_to_head` and `make_plan` take."""
-    return {obj.key: obj for obj in objects}
+def index_listing(
+    objects: Iterable[RemoteObject], local: Sequence[LocalFile] = ()
+) -> dict[str, RemoteObject]:
+    """Key -> object, the shape `keys_to_head` and `make_plan` take.
+
+    Given the `local` files (sorted by key, as `scan` returns them), the object of a
+    local file's key is stored with that file's own key string, and its size and MD5
+    objects when they are equal: the same values are then held once, not twice (at
+    20,000 files, ~190 bytes per file). Listings come sorted by key too, so this is
+    one merge pass; an object out of order is only not shared.
+    """
+    index: dict[str, RemoteObject] = {}
+    files = iter(local)
+    file = next(files, None)
+    for obj in objects:
+        while file is not None and file.key < obj.key:
+            file = next(files, None)
+        if file is not None and file.key == obj.key:
+            obj = RemoteObject(  # noqa: PLW2901 (the same object, with shared values)
+                key=file.key,
+                size=file.size if file.size == obj.size else obj.size,
+                etag=file.md5 if file.md5 == obj.etag else obj.etag,
+            )
+        index[obj.key] = obj
+    return index
 
 
 def _norm(value: str) -> str:

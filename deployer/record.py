@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from deployer.model import Headers, ObjectState
@@ -36,8 +36,15 @@ def encode(entries: Mapping[str, ObjectState]) -> bytes:
     of dicts, a list of strings, a string and then bytes: at 20,000 keys those copies
     were the largest allocations of a deploy, at its very end (its memory peak).
     """
+    return encode_items((key, entries[key]) for key in sorted(entries))
+
+
+def encode_items(items: Iterable[tuple[str, ObjectState]]) -> bytes:
+    """`encode` of entries given as (key, state) pairs in increasing key order, so a
+    caller that has them in order need not build a dict of them first. Raises
+    ValueError for keys out of order or repeated (the bytes must be deterministic)."""
     out = io.BytesIO()
-    for piece in _pieces(entries):
+    for piece in _pieces(items):
         out.write(piece)
     return out.getvalue()
 
@@ -45,22 +52,25 @@ def encode(entries: Mapping[str, ObjectState]) -> bytes:
 def md5(entries: Mapping[str, ObjectState]) -> str:
     """Hex MD5 of `encode(entries)`, without holding the encoded bytes."""
     digest = hashlib.md5(usedforsecurity=False)
-    for piece in _pieces(entries):
+    for piece in _pieces((key, entries[key]) for key in sorted(entries)):
         digest.update(piece)
     return digest.hexdigest()
 
 
-def _pieces(entries: Mapping[str, ObjectState]) -> Iterator[bytes]:
-    """The encoded record in pieces (one per entry): `encode` and `md5` share it."""
+def _pieces(items: Iterable[tuple[str, ObjectState]]) -> Iterator[bytes]:
+    """The encoded record in pieces (one per entry): `encode_items` and `md5` share it."""
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     yield b'{"version":%d,"objects":{' % VERSION
-    for index, key in enumerate(sorted(entries)):
-        state = entries[key]
+    previous: str | None = None
+    for key, state in items:
+        if previous is not None and key <= previous:
+            raise ValueError(f"record keys out of order: {key!r} after {previous!r}")
         item: dict[str, str | None] = {"etag": state.etag, "md5": state.md5}
         if state.headers is not None:
             item["content_type"] = state.headers.content_type
             item["cache_control"] = state.headers.cache_control
-        yield f"{',' if index else ''}{dumps(key)}:{dumps(item)}".encode()
+        yield f"{',' if previous is not None else ''}{dumps(key)}:{dumps(item)}".encode()
+        previous = key
     yield b"}}"
 
 

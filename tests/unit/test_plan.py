@@ -347,3 +347,28 @@ def test_outputs_sorted_and_deterministic() -> None:
     assert [u.file.key for u in p1.assets] == ["site/a.js", "site/m.js", "site/z.js"]
     assert p1.deletes == ("site/b.js", "site/q.js")
     assert p1.invalidate_keys == ("site/b.js", "site/q.js", "site/z.js")
+
+
+def test_index_listing_shares_the_local_files_strings() -> None:
+    """Listed keys, equal ETags and sizes become the local files' own objects; values stay."""
+    local = [lf("site/a.js", "aaa"), lf("site/b.js", "bbb"), lf("site/d.js", "ddd")]
+    listed = [
+        RemoteObject("".join(["site/", "a.js"]), 3, "".join([md5("aaa")[:16], md5("aaa")[16:]])),
+        remote("site/b.js", "other"),  # other content and size
+        remote("site/c.js", "ccc"),  # not local
+        RemoteObject("".join(["site/", "d.js"]), 3, md5("ddd") + "-2"),  # multipart ETag
+    ]
+    index = index_listing(listed, local)
+    assert index == {obj.key: obj for obj in listed}  # the same values
+    a, b, c, d = (index[k] for k in ("site/a.js", "site/b.js", "site/c.js", "site/d.js"))
+    assert a.key is local[0].key and a.etag is local[0].md5
+    assert b.key is local[1].key and b.etag is listed[1].etag and b.size == 5
+    assert c is listed[2]
+    assert d.key is local[2].key and d.etag == md5("ddd") + "-2"
+
+
+def test_index_listing_out_of_order_is_only_not_shared() -> None:
+    """A listing not sorted by key still indexes every object with its own values."""
+    local = [lf("a"), lf("b"), lf("c")]
+    listed = [remote("c"), remote("a"), remote("b")]
+    assert index_listing(listed, local) == {obj.key: obj for obj in listed}
