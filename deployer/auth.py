@@ -20,7 +20,7 @@ Every credential this module reads or receives goes to `mask` before anything el
 it. Error messages are built from names and AWS error codes, never from credential values.
 
 The session is botocore's own, not boto3's: boto3 adds nothing this program uses, and
-importing it costs ~50 ms of CPU before the first request (it imports s3transfer).
+importing it cost ~15 ms of CPU before the first request (it imports s3transfer).
 """
 
 from __future__ import annotations
