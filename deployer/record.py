@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from deployer.model import Headers, ObjectState
@@ -58,18 +58,32 @@ def md5(entries: Mapping[str, ObjectState]) -> str:
 
 
 def _pieces(items: Iterable[tuple[str, ObjectState]]) -> Iterator[bytes]:
-    """The encoded record in pieces (one per entry): `encode_items` and `md5` share it."""
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    """The encoded record in pieces (one per entry): `encode_items` and `md5` share it.
+
+    Byte for byte what `json.dumps(..., ensure_ascii=False, separators=(",", ":"))` of
+    the whole record gives (records written by earlier versions must compare equal),
+    but each string is quoted on its own and each distinct headers pair once: about
+    half the CPU of encoding a dict per entry.
+    """
+    quote: Callable[[str], str] = json.encoder.encode_basestring
+    tails: dict[Headers | None, str] = {None: "}"}
     yield b'{"version":%d,"objects":{' % VERSION
     previous: str | None = None
     for key, state in items:
         if previous is not None and key <= previous:
             raise ValueError(f"record keys out of order: {key!r} after {previous!r}")
-        item: dict[str, str | None] = {"etag": state.etag, "md5": state.md5}
-        if state.headers is not None:
-            item["content_type"] = state.headers.content_type
-            item["cache_control"] = state.headers.cache_control
-        yield f"{',' if previous is not None else ''}{dumps(key)}:{dumps(item)}".encode()
+        tail = tails.get(state.headers)
+        if tail is None and state.headers is not None:
+            headers = state.headers
+            tail = tails[headers] = (
+                f',"content_type":{quote(headers.content_type)}'
+                f',"cache_control":{quote(headers.cache_control)}}}'
+            )
+        md5 = "null" if state.md5 is None else quote(state.md5)
+        yield (
+            f"{',' if previous is not None else ''}{quote(key)}:"
+            f'{{"etag":{quote(state.etag)},"md5":{md5}{tail}'
+        ).encode()
         previous = key
     yield b"}}"
 
