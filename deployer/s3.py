@@ -32,7 +32,7 @@ from deployer import __version__, aws
 from deployer.aws import MULTIPART_CONCURRENCY
 from deployer.errors import CredentialsError, DeployError, RemoteError
 from deployer.model import Headers, LocalFile, ObjectState, RemoteObject
-from deployer.s3wire import Target, Wire, WireConnectionError, WireError
+from deployer.s3wire import Target, Wire, WireConnectionError, WireError, WireProtocolError
 
 if TYPE_CHECKING:
     from botocore.credentials import Credentials
@@ -164,6 +164,14 @@ class S3Store:
 
     def list_objects(self, prefix: str) -> list[RemoteObject]:
         """Every object under `prefix` (ListObjectsV2, 1000 per page, all pages)."""
+        wire = self._fast_path()
+        if wire is not None:
+            with self._errors("ListObjectsV2", prefix + "*"):
+                return [
+                    RemoteObject(key=key, size=size, etag=normalize_etag(etag))
+                    for page in wire.list_objects(prefix, self.page_size)
+                    for key, size, etag in page.objects
+                ]
         objects: list[RemoteObject] = []
         paginator = self.client.get_paginator("list_objects_v2")
         kwargs: dict[str, Any] = {
@@ -280,7 +288,7 @@ class S3Store:
         return normalize_etag(etag) or self._etag_of(file.key)
 
     def _fast_path(self) -> Wire | None:
-        """The `s3wire` path for single PUTs, decided once: used unless an HTTP proxy is
+        """The `s3wire` path for listing and single PUTs, decided once: used unless an HTTP proxy is
         configured (botocore honours proxies, http.client does not), the credentials are
         unknown (botocore then raises its own clear error), or the client does not sign
         with Signature Version 4 for this bucket."""
@@ -451,6 +459,15 @@ class S3Store:
             raise self._unreachable(operation, err.cause_name) from None
         except (EndpointConnectionError, ConnectTimeoutError) as err:
             raise self._unreachable(operation, type(err).__name__) from None
+        except WireProtocolError as err:
+            raise S3Error(
+                f"The S3 endpoint {_endpoint_host(self.client)} answered {operation} with "
+                f"something S3 does not send: {err}. Check `endpoint-url` (it must be the "
+                "S3 API's address, not a website or console URL).",
+                short="not an S3 answer",
+                code="WireProtocolError",
+                title="Not an S3 endpoint",
+            ) from None
         except (ReadTimeoutError, ConnectionClosedError) as err:
             raise S3Error(
                 f"S3 stopped answering during {operation} of `{key}` ({type(err).__name__}) "

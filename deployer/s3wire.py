@@ -1,11 +1,12 @@
-"""Signed S3 requests over plain `http.client`: the PutObject hot path.
+"""Signed S3 requests over plain `http.client`: PutObject and ListObjectsV2, the hot paths.
 
 Why: on a cold deploy every file is one PutObject, and botocore spends about 1.1 ms
 of CPU on each (event hooks, parameter validation, endpoint rules, serialisation,
 retry handlers, response parsing), about four times what the request itself needs.
 Measured single-threaded against SeaweedFS on loopback, 1,000 PUTs of 5 KB: botocore
 1.11-1.16 ms of CPU per PUT, this module's path 0.26 ms. With 2 cores shared with the
-server, that CPU is the deploy's wall time.
+server, that CPU is the deploy's wall time. Listing is the same story: 2,000 keys
+(2 pages) cost botocore 0.12-0.19 s of CPU to parse, ElementTree 0.009 s.
 
 What it keeps from botocore:
 - where to send: the URL botocore itself resolves for the bucket (scheme, host and
@@ -34,7 +35,7 @@ import re
 import select
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -87,6 +88,10 @@ class WireError(Exception):
         super().__init__(f"HTTP {status} {code}")
         self.status = status
         self.code = code
+
+
+class WireProtocolError(Exception):
+    """A 2xx answer that is not what S3 sends (unparseable XML, a non-numeric size)."""
 
 
 class WireConnectionError(Exception):
@@ -203,6 +208,52 @@ def sign(
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    """One ListObjectsV2 page: (key, size, etag as sent) per object, and where to go on."""
+
+    objects: list[tuple[str, int, str]]
+    next_token: str | None
+
+
+def parse_list_page(body: bytes) -> ListPage:
+    """Parse a ListObjectsV2 answer. Keys are URL-decoded only when the answer says
+    `EncodingType` url (as botocore does: some servers ignore the request for it)."""
+    from urllib.parse import unquote_plus  # noqa: PLC0415
+    from xml.etree.ElementTree import ParseError, fromstring  # noqa: PLC0415
+
+    try:
+        # The endpoint is the user's own S3; botocore parses the same answers with the same
+        # stdlib expat, which expands no external entities and limits entity amplification.
+        root = fromstring(body)  # noqa: S314
+    except ParseError as err:
+        raise WireProtocolError(f"ListObjectsV2 answer is not XML ({err})") from None
+    ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+    if root.tag != f"{ns}ListBucketResult":
+        raise WireProtocolError(f"ListObjectsV2 answer is a <{root.tag[len(ns) :]}>")
+    encoded = (root.findtext(f"{ns}EncodingType") or "").lower() == "url"
+    objects: list[tuple[str, int, str]] = []
+    for item in root.iterfind(f"{ns}Contents"):
+        key = item.findtext(f"{ns}Key")
+        if key is None:
+            continue
+        size_text = item.findtext(f"{ns}Size") or "0"
+        if not size_text.strip().isdigit():
+            raise WireProtocolError(f"ListObjectsV2 gave a non-numeric size {size_text[:20]!r}")
+        objects.append(
+            (
+                unquote_plus(key) if encoded else key,
+                int(size_text),
+                item.findtext(f"{ns}ETag") or "",
+            )
+        )
+    truncated = (root.findtext(f"{ns}IsTruncated") or "").strip().lower() == "true"
+    token = root.findtext(f"{ns}NextContinuationToken") if truncated else None
+    if truncated and not token:
+        raise WireProtocolError("ListObjectsV2 answer is truncated without a continuation token")
+    return ListPage(objects, token)
+
+
 def amz_now() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
@@ -277,8 +328,24 @@ class Wire:
 
     def put(self, key: str, body: Body, length: int, headers: Mapping[str, str]) -> str:
         """PutObject; returns the ETag header as sent by the server ("" when absent)."""
-        response_headers = self._request("PUT", self.target.path(key), body, length, headers)
+        response_headers, _ = self._request("PUT", self.target.path(key), body, length, headers)
         return response_headers.get("etag", "")
+
+    def list_objects(self, prefix: str, page_size: int) -> Iterator[ListPage]:
+        """ListObjectsV2 page by page (`encoding-type=url`, as botocore asks)."""
+        token: str | None = None
+        while True:
+            query = {"list-type": "2", "max-keys": str(page_size), "encoding-type": "url"}
+            if prefix:
+                query["prefix"] = prefix
+            if token:
+                query["continuation-token"] = token
+            _, body = self._request("GET", self.target.base_path or "/", None, 0, {}, query=query)
+            page = parse_list_page(body)
+            yield page
+            token = page.next_token
+            if token is None:
+                return
 
     def close(self) -> None:
         with self._lock:
@@ -289,8 +356,26 @@ class Wire:
     # -- internals -------------------------------------------------------------------------
 
     def _request(
-        self, method: str, path: str, body: Body, length: int, headers: Mapping[str, str]
-    ) -> dict[str, str]:
+        self,
+        method: str,
+        path: str,
+        body: Body | None,
+        length: int,
+        headers: Mapping[str, str],
+        *,
+        query: Mapping[str, str] | None = None,
+    ) -> tuple[dict[str, str], bytes]:
+        """One request with retries: (lower-case response headers, body) of a 2xx answer."""
+        query = query or {}
+        url = path
+        if query:
+            url += "?" + "&".join(
+                f"{quote(name, safe='-_.~')}={quote(value, safe='-_.~')}"
+                for name, value in sorted(query.items())
+            )
+        fixed = {**headers, "Host": self.target.netloc}
+        if body is not None:
+            fixed["Content-Length"] = str(length)
         connected = False
         for attempt in range(self.attempts):
             last = attempt + 1 == self.attempts
@@ -298,17 +383,17 @@ class Wire:
             to_send = sign(
                 method,
                 path,
-                {},
-                {**headers, "Host": self.target.netloc, "Content-Length": str(length)},
+                query,
+                fixed,
                 credentials=frozen,
                 region=self.target.region,
                 amz_date=amz_now(),
             )
             to_send["User-Agent"] = self.user_agent
             conn = self._connection()
-            payload = body if isinstance(body, bytes) else body()  # OSError here: unreadable
+            payload = body() if callable(body) else body  # OSError here: unreadable
             try:
-                conn.request(method, path, body=payload, headers=to_send)
+                conn.request(method, url, body=payload, headers=to_send)
                 connected = True
                 response = conn.getresponse()
                 data = response.read()
@@ -320,14 +405,14 @@ class Wire:
                 self.sleep(backoff_s(attempt))
                 continue
             finally:
-                if not isinstance(payload, bytes):
+                if payload is not None and not isinstance(payload, bytes):
                     payload.close()
             if response.will_close:
                 conn.close()
             else:
                 self._release(conn)
             if response.status < 300:
-                return {name.lower(): value for name, value in response.getheaders()}
+                return {name.lower(): value for name, value in response.getheaders()}, data
             code = error_code(data)
             if last or not is_retryable(response.status, code):
                 raise WireError(response.status, code)

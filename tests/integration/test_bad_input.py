@@ -458,11 +458,18 @@ def _corrupt_sizes(method: str, path: str, status: int, body: bytes) -> bytes:
 def test_unexpected_error_traceback_only_with_runner_debug(
     debug: bool, run_action: RunAction, tmp_path: Path, ctx: Ctx, seaweed: Server
 ) -> None:
-    """A server answer the program cannot read: one annotation; a traceback only in debug."""
+    """A server answer the program cannot read: one annotation; a traceback only in debug.
+
+    The corrupt answer reaches botocore's parser (an HTTP proxy sends every request
+    through botocore; the fault proxy doubles as one), which fails on it with an error
+    this program does not expect. Through s3wire the same answer is an expected error
+    naming `endpoint-url` (tests/integration/test_s3store.py)."""
     before = snapshot(seaweed, ctx.bucket)
     with FaultProxy(seaweed.endpoint, response_hook=_corrupt_sizes) as proxy:
-        inputs = {**good_inputs(ctx), "endpoint-url": proxy.url}
-        env = {"RUNNER_DEBUG": "1"} if debug else {}
+        inputs = {**good_inputs(ctx), "endpoint-url": seaweed.endpoint}
+        env = {"HTTP_PROXY": proxy.url, "NO_PROXY": ""}
+        if debug:
+            env["RUNNER_DEBUG"] = "1"
         result = run_action(make_workspace(tmp_path), inputs, extra_env=env)
     assert result.returncode != 0, result.describe()
     errors = error_annotations(result.stdout)

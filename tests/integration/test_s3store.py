@@ -446,3 +446,35 @@ def test_proxy_variables_send_puts_through_botocore(
         aws.s3_client(session, settings, env={}), bucket, credentials=session.get_credentials()
     )
     assert bypassed._fast_path() is not None
+
+
+def test_listing_from_a_web_server_names_endpoint_url(seaweed: Server, tmp_path: Path) -> None:
+    """`endpoint-url` pointing at an ordinary web server (200 with HTML): one error naming
+    `endpoint-url`, not a parser traceback."""
+    import http.server
+    import threading
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<html><body>Welcome</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    try:
+        endpoint = f"http://127.0.0.1:{web.server_address[1]}"
+        store = make_store(seaweed, "site", tmp_path, endpoint=endpoint)
+        with pytest.raises(S3Error) as caught:
+            store.list_objects("")
+    finally:
+        web.shutdown()
+        web.server_close()
+    assert caught.value.title == "Not an S3 endpoint"
+    assert "`endpoint-url`" in str(caught.value)

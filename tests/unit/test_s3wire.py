@@ -12,10 +12,13 @@ from botocore.credentials import Credentials, ReadOnlyCredentials
 
 from deployer.s3wire import (
     UNSIGNED_PAYLOAD,
+    ListPage,
     Target,
+    WireProtocolError,
     backoff_s,
     error_code,
     is_retryable,
+    parse_list_page,
     sign,
 )
 
@@ -134,3 +137,51 @@ def test_backoff_is_full_jitter_capped() -> None:
     assert backoff_s(3, lambda: 0.5) == 4.0
     assert backoff_s(10, lambda: 1.0) == 20.0
     assert backoff_s(4, lambda: 0.0) == 0.0
+
+
+S3_NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
+
+
+def test_list_page_parses_aws_answers_and_decodes_keys() -> None:
+    """AWS's shape (namespace, quoted ETags, url-encoded keys) and a continuation token."""
+    body = f"""<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult {S3_NS}><Name>site</Name><Prefix></Prefix><KeyCount>3</KeyCount>
+<MaxKeys>3</MaxKeys><EncodingType>url</EncodingType><IsTruncated>true</IsTruncated>
+<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>
+<Contents><Key>index.html</Key><LastModified>2026-11-27T01:00:00.000Z</LastModified>
+<ETag>&quot;d41d8cd98f00b204e9800998ecf8427e&quot;</ETag><Size>0</Size></Contents>
+<Contents><Key>%EB%B8%94%EB%A1%9C%EA%B7%B8/a+b%2Bc.html</Key><ETag>"abc-2"</ETag><Size>12</Size></Contents>
+<Contents><Key>x%26y%3C.js</Key><ETag>"e"</ETag><Size>7</Size></Contents>
+</ListBucketResult>""".encode()
+    page = parse_list_page(body)
+    assert page.objects == [
+        ("index.html", 0, '"d41d8cd98f00b204e9800998ecf8427e"'),
+        ("블로그/a b+c.html", 12, '"abc-2"'),
+        ("x&y<.js", 7, '"e"'),
+    ]
+    assert page.next_token == "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM="
+
+
+def test_list_page_without_encoding_keeps_keys_and_ends() -> None:
+    """A server that ignores `encoding-type` (no EncodingType): keys are taken as they are;
+    no namespace, unquoted ETags and no KeyCount (rclone) are fine; not truncated = last."""
+    body = b"""<ListBucketResult><IsTruncated>false</IsTruncated>
+<Contents><Key>a+b%20c.txt</Key><ETag>abc</ETag><Size>3</Size></Contents></ListBucketResult>"""
+    page = parse_list_page(body)
+    assert page.objects == [("a+b%20c.txt", 3, "abc")]
+    assert page.next_token is None
+    assert parse_list_page(b"<ListBucketResult/>") == ListPage([], None)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html><body>Welcome to nginx</body></html>",
+        b"not xml at all",
+        b"<ListBucketResult><Contents><Key>a</Key><Size>lots</Size></Contents></ListBucketResult>",
+        b"<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>",
+    ],
+)
+def test_list_page_rejects_what_s3_does_not_send(body: bytes) -> None:
+    with pytest.raises(WireProtocolError):
+        parse_list_page(body)
