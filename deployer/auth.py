@@ -33,8 +33,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, cast
 
 import botocore.exceptions
@@ -43,17 +41,26 @@ from botocore import UNSIGNED
 from botocore.config import Config
 
 from deployer.aws import prepare_session
+from deployer.credentials import (
+    ENV_KEY_ID,
+    ENV_SECRET,
+    TOKEN_URL_VAR,
+    TOKEN_VAR,
+    Keys,
+    Source,
+    ambient_keys,
+    choose_source,
+    env_value,
+    has_oidc,
+    in_actions,
+    input_keys,
+)
 from deployer.errors import CredentialsError
 from deployer.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient
 
-TOKEN_URL_VAR = "ACTIONS_ID_TOKEN_REQUEST_URL"  # noqa: S105 - a variable name
-TOKEN_VAR = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"  # noqa: S105 - a variable name, not a secret
-ENV_KEY_ID = "AWS_ACCESS_KEY_ID"
-ENV_SECRET = "AWS_SECRET_ACCESS_KEY"  # noqa: S105 - a variable name, not a secret
-ENV_SESSION = "AWS_SESSION_TOKEN"
 
 TOKEN_TIMEOUT_S = 15.0
 TOKEN_ATTEMPTS = 3
@@ -74,87 +81,6 @@ _STS_CONFIG = Config(
 )
 
 
-class Source(StrEnum):
-    """Where the credentials come from, in order of precedence."""
-
-    INPUT_KEYS = "key inputs"
-    INPUT_KEYS_ROLE = "role assumed with the key inputs"
-    OIDC = "role assumed with GitHub OIDC"
-    AMBIENT_ROLE = "role assumed with the environment's credentials"
-    AMBIENT = "keys from the environment"
-    CHAIN = "standard AWS credential chain"
-
-
-@dataclass(frozen=True, slots=True)
-class _Keys:
-    access_key_id: str
-    secret_access_key: str
-    session_token: str | None
-
-
-def _env(env: Mapping[str, str], name: str) -> str | None:
-    value = env.get(name, "").strip()
-    return value or None
-
-
-def _input_keys(settings: Settings) -> _Keys | None:
-    if settings.aws_access_key_id is None or settings.aws_secret_access_key is None:
-        return None
-    token = settings.aws_session_token
-    return _Keys(
-        settings.aws_access_key_id.get_secret_value(),
-        settings.aws_secret_access_key.get_secret_value(),
-        token.get_secret_value() if token is not None else None,
-    )
-
-
-def _ambient_keys(env: Mapping[str, str]) -> _Keys | None:
-    key_id, secret = _env(env, ENV_KEY_ID), _env(env, ENV_SECRET)
-    if key_id is None and secret is None:
-        return None
-    if key_id is None or secret is None:
-        present, missing = (ENV_KEY_ID, ENV_SECRET) if secret is None else (ENV_SECRET, ENV_KEY_ID)
-        raise CredentialsError(
-            f"The environment sets `{present}` but not `{missing}`, so the ambient AWS "
-            f"credentials are incomplete. Set both (or neither), or pass the keys as the "
-            "`aws-access-key-id` and `aws-secret-access-key` inputs."
-        )
-    return _Keys(key_id, secret, _env(env, ENV_SESSION))
-
-
-def has_oidc(env: Mapping[str, str]) -> bool:
-    """True when this job may request a GitHub OIDC token."""
-    return _env(env, TOKEN_URL_VAR) is not None and _env(env, TOKEN_VAR) is not None
-
-
-def in_actions(env: Mapping[str, str]) -> bool:
-    return env.get("GITHUB_ACTIONS", "").strip().lower() == "true"
-
-
-def choose_source(settings: Settings, env: Mapping[str, str]) -> Source:
-    """Pure: which credential source applies (see the module docstring for the order)."""
-    if _input_keys(settings) is not None:
-        return Source.INPUT_KEYS_ROLE if settings.role_to_assume else Source.INPUT_KEYS
-    ambient = _ambient_keys(env) is not None
-    if settings.role_to_assume:
-        if has_oidc(env) or (in_actions(env) and not ambient):
-            return Source.OIDC
-        return Source.AMBIENT_ROLE
-    return Source.AMBIENT if ambient else Source.CHAIN
-
-
-def describe(settings: Settings, env: Mapping[str, str]) -> str:
-    """One log line naming the credential source (no secret in it)."""
-    source = choose_source(settings, env)
-    if settings.role_to_assume and source in (
-        Source.INPUT_KEYS_ROLE,
-        Source.OIDC,
-        Source.AMBIENT_ROLE,
-    ):
-        return f"AWS credentials: {source.value} (`{settings.role_to_assume}`)"
-    return f"AWS credentials: {source.value}"
-
-
 def make_session(
     settings: Settings, env: Mapping[str, str], mask: Callable[[str], None]
 ) -> botocore.session.Session:
@@ -162,18 +88,18 @@ def make_session(
     source = choose_source(settings, env)
     region = settings.aws_region
     if source in (Source.INPUT_KEYS, Source.INPUT_KEYS_ROLE):
-        keys = _input_keys(settings)
+        keys = input_keys(settings)
         assert keys is not None
         _mask_keys(keys, mask)
         if source is Source.INPUT_KEYS:
-            return _session(keys, region)
-        return _assume_role(settings, env, _session(keys, region), mask, "the key inputs")
+            return session_for_keys(keys, region)
+        return _assume_role(settings, env, session_for_keys(keys, region), mask, "the key inputs")
     if source is Source.OIDC:
         return _assume_with_oidc(settings, env, mask)
-    ambient = _ambient_keys(env)
+    ambient = ambient_keys(env)
     if ambient is not None:
         _mask_keys(ambient, mask)
-        base = _session(ambient, region)
+        base = session_for_keys(ambient, region)
     else:
         base = _chain_session(settings, env)
     if source is Source.AMBIENT_ROLE:
@@ -184,7 +110,7 @@ def make_session(
 # --- sessions -------------------------------------------------------------------------------
 
 
-def _mask_keys(keys: _Keys, mask: Callable[[str], None]) -> None:
+def _mask_keys(keys: Keys, mask: Callable[[str], None]) -> None:
     for value in (keys.access_key_id, keys.secret_access_key, keys.session_token):
         if value:
             mask(value)
@@ -197,14 +123,15 @@ def _bare_session(region: str, profile: str | None = None) -> botocore.session.S
     return session
 
 
-def _session(keys: _Keys, region: str) -> botocore.session.Session:
+def session_for_keys(keys: Keys, region: str) -> botocore.session.Session:
+    """A session signing with `keys` (already masked by the caller)."""
     session = _bare_session(region)
     session.set_credentials(keys.access_key_id, keys.secret_access_key, keys.session_token)
     return session
 
 
 def _chain_session(settings: Settings, env: Mapping[str, str]) -> botocore.session.Session:
-    profile = _env(env, "AWS_PROFILE")
+    profile = env_value(env, "AWS_PROFILE")
     try:
         session = _bare_session(settings.aws_region, profile)
         credentials = session.get_credentials()
@@ -278,7 +205,7 @@ def _sts_endpoint(env: Mapping[str, str]) -> str | None:
     botocore reads these from `os.environ` by itself; reading them here also honours a
     `.env` file merged into `env` by the CLI.
     """
-    return _env(env, "AWS_ENDPOINT_URL_STS") or _env(env, "AWS_ENDPOINT_URL")
+    return env_value(env, "AWS_ENDPOINT_URL_STS") or env_value(env, "AWS_ENDPOINT_URL")
 
 
 def _sts_client(
@@ -363,13 +290,13 @@ def _assume_with_oidc(
 def _session_from_sts(
     credentials: Mapping[str, Any], region: str, mask: Callable[[str], None]
 ) -> botocore.session.Session:
-    keys = _Keys(
+    keys = Keys(
         str(credentials["AccessKeyId"]),
         str(credentials["SecretAccessKey"]),
         str(credentials["SessionToken"]),
     )
     _mask_keys(keys, mask)
-    return _session(keys, region)
+    return session_for_keys(keys, region)
 
 
 def _sts_unreachable(err: Exception, env: Mapping[str, str]) -> CredentialsError:
@@ -446,7 +373,7 @@ def request_id_token(
     env: Mapping[str, str], audience: str, *, sleep: Callable[[float], None] = time.sleep
 ) -> str:
     """Fetch the GitHub OIDC JWT (JSON field `value`). Retries transient failures."""
-    base_url, bearer = _env(env, TOKEN_URL_VAR), _env(env, TOKEN_VAR)
+    base_url, bearer = env_value(env, TOKEN_URL_VAR), env_value(env, TOKEN_VAR)
     assert base_url is not None and bearer is not None
     url = token_url(base_url, audience)
     if urllib.parse.urlsplit(url).scheme not in ("http", "https"):

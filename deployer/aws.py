@@ -28,7 +28,17 @@ from botocore.exceptions import DataNotFoundError
 from botocore.loaders import Loader, instance_cache
 from botocore.utils import parse_timestamp
 
+from deployer.endpoints import (
+    CONNECT_TIMEOUT_S,
+    MULTIPART_CONCURRENCY,
+    POOL_HEADROOM,
+    READ_TIMEOUT_S,
+    TOTAL_ATTEMPTS,
+    s3_endpoint,
+)
 from deployer.settings import Settings
+
+__all__ = ["TOTAL_ATTEMPTS", "s3_endpoint"]  # re-exported: tests patch and call them here
 
 if TYPE_CHECKING:
     import boto3.session
@@ -38,13 +48,6 @@ if TYPE_CHECKING:
 
     AnySession = botocore.session.Session | boto3.session.Session
 
-TOTAL_ATTEMPTS = 6  # 1 try + 5 retries; standard mode backs off up to 20 s between them
-CONNECT_TIMEOUT_S = 10
-READ_TIMEOUT_S = 60
-POOL_HEADROOM = 4  # listing and the record share the pool with the workers
-MULTIPART_CONCURRENCY = 8  # parts in flight for the one large file uploaded at a time
-
-S3_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 SERVICES = ("cloudfront", "s3", "sts")  # sorted, as botocore lists them
 
 
@@ -96,18 +99,6 @@ def client_config(settings: Settings, *, path_style: bool = False) -> Config:
     if path_style:
         config = config.merge(Config(s3={"addressing_style": "path"}))
     return config
-
-
-def s3_endpoint(settings: Settings, env: Mapping[str, str] | None = None) -> str | None:
-    """The custom S3 endpoint in effect, if any: the input first, then the variables."""
-    if settings.endpoint_url:
-        return settings.endpoint_url
-    environ = os.environ if env is None else env
-    for name in S3_ENDPOINT_VARIABLES:
-        value = environ.get(name, "").strip()
-        if value:
-            return value
-    return None
 
 
 def fast_timestamp(value: str) -> datetime:

@@ -29,6 +29,8 @@ from deployer.model import Outcome
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
 
+    from deployer.aws import AnySession
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # Ambient credentials are masked too: they are secrets whoever set them.
@@ -149,15 +151,33 @@ def _deploy(
 ) -> None:
     """Validate, authenticate and deploy; `target` gets [bucket, prefix] once known."""
     from deployer import deploy  # noqa: PLC0415  (keep `--help` fast)
-    from deployer.auth import describe, make_session  # noqa: PLC0415
+    from deployer.credentials import describe, static_keys  # noqa: PLC0415
     from deployer.settings import load_settings  # noqa: PLC0415
 
     settings = load_settings(flags, env, cwd)
     outcome.dry_run = settings.dry_run
     target[:] = [settings.bucket, settings.destination_prefix]
-    session = make_session(settings, env, runner.mask)
-    runner.info(describe(settings, env))
-    store, cdn = deploy.connect(settings, session, runner)
+    keys = static_keys(settings, env)
+    if keys is None:
+        # OIDC, an assumed role or the standard chain: AWS calls, and errors, come first.
+        from deployer.auth import make_session  # noqa: PLC0415
+
+        made = make_session(settings, env, runner.mask)
+        runner.info(describe(settings, env))
+        store, cdn = deploy.connect(settings, made, runner, env=env)
+    else:
+        # Keys known up front sign the first requests; botocore comes only when needed.
+        for value in (keys.access_key_id, keys.secret_access_key, keys.session_token):
+            if value:
+                runner.mask(value)
+        runner.info(describe(settings, env))
+
+        def session() -> AnySession:
+            from deployer.auth import session_for_keys  # noqa: PLC0415
+
+            return session_for_keys(keys, settings.aws_region)
+
+        store, cdn = deploy.connect(settings, session, runner, keys=keys, env=env)
     deploy.run(settings, store, cdn, runner, outcome)
 
 

@@ -20,6 +20,7 @@ wrap the real ones, pass reads through and turn writes into no-ops.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -46,7 +47,10 @@ from deployer.report import format_bytes, plural
 from deployer.settings import Settings
 
 if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
     from deployer.aws import AnySession
+    from deployer.credentials import Keys
 
 PROGRESS_EVERY_S = 2.0
 _T = TypeVar("_T")
@@ -181,20 +185,69 @@ class LazyCDN:
         return self._get().wait(distribution_id, invalidation_id, timeout_s)
 
 
-def connect(settings: Settings, session: AnySession, log: Log) -> tuple[Store, CDN]:
-    """The real store and CDN for these settings (wrapped for a dry run)."""
-    from deployer.aws import cloudfront_client, s3_client  # noqa: PLC0415
-    from deployer.cloudfront import CloudFrontCDN  # noqa: PLC0415
-    from deployer.s3 import S3Store  # noqa: PLC0415
+def connect(
+    settings: Settings,
+    session: AnySession | Callable[[], AnySession],
+    log: Log,
+    *,
+    keys: Keys | None = None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[Store, CDN]:
+    """The real store and CDN for these settings (wrapped for a dry run).
 
-    client = s3_client(session, settings)
-    # The credentials the client resolved (cached by the session): the PUT path signs with them.
-    store: Store = S3Store(client, settings.bucket, credentials=session.get_credentials())
-    cdn: CDN = LazyCDN(lambda: CloudFrontCDN(cloudfront_client(session, settings)))
+    `session` may be a function that makes it. With `keys` known up front
+    (`credentials.static_keys`) and a bucket address `endpoints.s3_target` resolves, the
+    store lists and uploads through `s3wire` signed with those keys, and the botocore
+    session and clients are made only if something needs them (a HEAD, a copy, a delete,
+    CloudFront): a small no-change deploy never imports botocore's client machinery.
+    """
+    from deployer.endpoints import s3_target  # noqa: PLC0415
+    from deployer.s3 import S3Store, make_wire  # noqa: PLC0415
+    from deployer.s3wire import CredentialSource, StaticCredentials  # noqa: PLC0415
+
+    get_session = _once(session if callable(session) else (lambda: session))
+
+    def s3_client() -> S3Client:
+        from deployer.aws import s3_client  # noqa: PLC0415
+
+        return s3_client(get_session(), settings)
+
+    def cloudfront() -> CDN:
+        from deployer.aws import cloudfront_client  # noqa: PLC0415
+        from deployer.cloudfront import CloudFrontCDN  # noqa: PLC0415
+
+        return CloudFrontCDN(cloudfront_client(get_session(), settings))
+
+    credentials: CredentialSource | None
+    wire = None
+    if keys is not None:
+        credentials = StaticCredentials(
+            keys.access_key_id, keys.secret_access_key, keys.session_token
+        )
+        target = s3_target(settings, os.environ if env is None else env)
+        wire = make_wire(target, credentials) if target is not None else None
+    else:
+        credentials = get_session().get_credentials()
+    store: Store = S3Store(s3_client, settings.bucket, credentials=credentials, wire=wire)
+    cdn: CDN = LazyCDN(cloudfront)
     if settings.dry_run:
         log.info("Dry run: nothing will be written, deleted or invalidated.")
         return DryRunStore(store), DryRunCDN(cdn)
     return store, cdn
+
+
+def _once(make: Callable[[], _T]) -> Callable[[], _T]:
+    """`make()` called on first use only (thread-safe), its result kept."""
+    made: list[_T] = []
+    lock = threading.Lock()
+
+    def get() -> _T:
+        with lock:
+            if not made:
+                made.append(make())
+            return made[0]
+
+    return get
 
 
 def short_reason(err: BaseException) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -28,14 +28,20 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from deployer import __version__, aws
-from deployer.aws import MULTIPART_CONCURRENCY
+from deployer import __version__, endpoints
+from deployer.endpoints import MULTIPART_CONCURRENCY
 from deployer.errors import CredentialsError, DeployError, RemoteError
 from deployer.model import Headers, LocalFile, ObjectState, RemoteObject
-from deployer.s3wire import Target, Wire, WireConnectionError, WireError, WireProtocolError
+from deployer.s3wire import (
+    CredentialSource,
+    Target,
+    Wire,
+    WireConnectionError,
+    WireError,
+    WireProtocolError,
+)
 
 if TYPE_CHECKING:
-    from botocore.credentials import Credentials
     from mypy_boto3_s3 import S3Client
 
 PAGE_SIZE = 1000
@@ -125,12 +131,56 @@ def _endpoint_host(client: S3Client) -> str:
     return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
 
 
+def make_wire(target: Target, credentials: CredentialSource) -> Wire | None:
+    """An `s3wire.Wire` to `target`, unless an HTTP proxy is configured for it (botocore
+    honours proxies, http.client does not: every request then stays on botocore)."""
+    import urllib.request  # noqa: PLC0415
+
+    host = target.netloc.rsplit(":", 1)[0] if "]" not in target.netloc else target.netloc
+    if urllib.request.getproxies().get(target.scheme) and not urllib.request.proxy_bypass(host):
+        return None
+    return Wire(
+        target,
+        credentials,
+        attempts=endpoints.TOTAL_ATTEMPTS,
+        connect_timeout=endpoints.CONNECT_TIMEOUT_S,
+        read_timeout=endpoints.READ_TIMEOUT_S,
+        user_agent=f"s3-cloudfront-deploy/{__version__}",
+        ca_file=_ca_bundle() if target.scheme == "https" else None,
+    )
+
+
+def _ca_bundle() -> str | None:
+    """The CA bundle botocore would use: `AWS_CA_BUNDLE`, else certifi's if installed,
+    else the one botocore ships (found without importing botocore)."""
+    import importlib.util  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    named = os.environ.get("AWS_CA_BUNDLE", "").strip()
+    if named:
+        return named
+    if importlib.util.find_spec("certifi") is not None:
+        import certifi  # noqa: PLC0415
+
+        return str(certifi.where())
+    spec = importlib.util.find_spec("botocore")
+    if spec is None or spec.origin is None:
+        return None
+    return str(Path(spec.origin).parent / "cacert.pem")
+
+
 class S3Store:
-    """S3 operations for one bucket; one client shared by all worker threads."""
+    """S3 operations for one bucket; one client shared by all worker threads.
+
+    `client` may be a function that makes it: it is then called on first use, so a deploy
+    whose listing and uploads go through `wire` never builds (nor imports) botocore's
+    client. `wire`, when given, is used for listing and single PUTs; otherwise one is made
+    on first use from the address botocore resolves (`_probe_target`) and `credentials`.
+    """
 
     def __init__(
         self,
-        client: S3Client,
+        client: S3Client | Callable[[], S3Client],
         bucket: str,
         *,
         multipart_threshold: int = MULTIPART_THRESHOLD,
@@ -138,12 +188,17 @@ class S3Store:
         max_concurrency: int = MULTIPART_CONCURRENCY,
         page_size: int = PAGE_SIZE,
         delete_batch: int = DELETE_BATCH,
-        credentials: Credentials | None = None,
+        credentials: CredentialSource | None = None,
+        wire: Wire | None = None,
     ) -> None:
-        self.client = client
+        self._client: S3Client | None = None
+        self._make_client = client if callable(client) else None
+        if not callable(client):
+            self._install_client(client)
+        self._client_lock = threading.Lock()
         self.credentials = credentials
-        self._wire: Wire | None = None
-        self._wire_decided = False
+        self._wire = wire
+        self._wire_decided = wire is not None
         self._wire_lock = threading.Lock()
         self.bucket = bucket
         self.multipart_threshold = multipart_threshold
@@ -154,11 +209,25 @@ class S3Store:
         # One large file at a time goes multipart (its parts in parallel), so the
         # connections in use stay within workers + max_concurrency (see aws.py).
         self._multipart_lock = threading.Lock()
+
+    @property
+    def client(self) -> S3Client:
+        """botocore's S3 client, made on first use when a factory was given."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    assert self._make_client is not None
+                    self._install_client(self._make_client())
+        assert self._client is not None
+        return self._client
+
+    def _install_client(self, client: S3Client) -> None:
         client.meta.events.register(
             "before-call.s3.DeleteObjects",
             _add_content_md5,
             unique_id="s3-cloudfront-deploy-delete-md5",
         )
+        self._client = client
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -288,40 +357,25 @@ class S3Store:
         return normalize_etag(etag) or self._etag_of(file.key)
 
     def _fast_path(self) -> Wire | None:
-        """The `s3wire` path for listing and single PUTs, decided once: used unless an HTTP proxy is
-        configured (botocore honours proxies, http.client does not), the credentials are
-        unknown (botocore then raises its own clear error), or the client does not sign
-        with Signature Version 4 for this bucket."""
+        """The `s3wire` path for listing and single PUTs, decided once: the `wire` given,
+        else one to where botocore sends this bucket's requests. None (botocore for
+        everything) behind an HTTP proxy, with no credentials (botocore then raises its
+        own clear error), or when botocore does not sign with Signature Version 4."""
         with self._wire_lock:
             if not self._wire_decided:
-                self._wire = self._make_wire()
+                target = None
+                if self.credentials is not None:
+                    target = _probe_target(self.client, self.bucket)
+                if target is not None and self.credentials is not None:
+                    self._wire = make_wire(target, self.credentials)
                 self._wire_decided = True
             return self._wire
 
-    def _make_wire(self) -> Wire | None:
-        import os  # noqa: PLC0415
-        import urllib.request  # noqa: PLC0415
-
-        if self.credentials is None:
-            return None
-        target = _probe_target(self.client, self.bucket)
-        if target is None:
-            return None
-        host = target.netloc.rsplit(":", 1)[0] if "]" not in target.netloc else target.netloc
-        if urllib.request.getproxies().get(target.scheme) and not urllib.request.proxy_bypass(host):
-            return None
-        from botocore.httpsession import get_cert_path  # noqa: PLC0415
-
-        ca_file = os.environ.get("AWS_CA_BUNDLE") or get_cert_path(True)
-        return Wire(
-            target,
-            self.credentials,
-            attempts=aws.TOTAL_ATTEMPTS,
-            connect_timeout=aws.CONNECT_TIMEOUT_S,
-            read_timeout=aws.READ_TIMEOUT_S,
-            user_agent=f"s3-cloudfront-deploy/{__version__}",
-            ca_file=ca_file if isinstance(ca_file, str) else None,
-        )
+    def _endpoint_text(self) -> str:
+        """The endpoint for messages (scheme and host, never a user:password part)."""
+        if self._wire is not None:
+            return f"{self._wire.target.scheme}://{self._wire.target.netloc}"
+        return _endpoint_host(self.client)
 
     def copy_headers(self, file: LocalFile) -> str:
         """Replace an object's headers without sending its bytes (CopyObject onto itself)."""
@@ -359,7 +413,7 @@ class S3Store:
 
     def _unreachable(self, operation: str, cause: str) -> S3Error:
         return S3Error(
-            f"Could not connect to the S3 endpoint {_endpoint_host(self.client)} "
+            f"Could not connect to the S3 endpoint {self._endpoint_text()} "
             f"({cause}) during {operation}, even after retries. Check "
             "`endpoint-url` (or `AWS_ENDPOINT_URL_S3`) and `aws-region`, and that the "
             "runner can reach it.",
@@ -439,7 +493,7 @@ class S3Store:
                 status,
                 bucket=self.bucket,
                 key=key,
-                endpoint=_endpoint_host(self.client),
+                endpoint=self._endpoint_text(),
             ) from None
         except (NoCredentialsError, PartialCredentialsError):
             raise CredentialsError(
@@ -461,7 +515,7 @@ class S3Store:
             raise self._unreachable(operation, type(err).__name__) from None
         except WireProtocolError as err:
             raise S3Error(
-                f"The S3 endpoint {_endpoint_host(self.client)} answered {operation} with "
+                f"The S3 endpoint {self._endpoint_text()} answered {operation} with "
                 f"something S3 does not send: {err}. Check `endpoint-url` (it must be the "
                 "S3 API's address, not a website or console URL).",
                 short="not an S3 answer",

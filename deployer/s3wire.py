@@ -36,7 +36,7 @@ import select
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import BinaryIO, Protocol
@@ -79,6 +79,18 @@ class FrozenCredentials(Protocol):
 
 class CredentialSource(Protocol):
     def get_frozen_credentials(self) -> FrozenCredentials: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StaticCredentials:
+    """Keys known up front (key inputs or ambient keys): their own frozen credentials."""
+
+    access_key: str
+    secret_key: str = field(repr=False)
+    token: str | None = field(default=None, repr=False)
+
+    def get_frozen_credentials(self) -> StaticCredentials:
+        return self
 
 
 class WireError(Exception):
@@ -130,7 +142,7 @@ class Target:
             return None
         return cls(
             scheme=parts.scheme,
-            netloc=parts.netloc,
+            netloc=host_port(url),
             base_path=parts.path[: -len(suffix)],
             region=match.group("region"),
         )
@@ -138,6 +150,14 @@ class Target:
     def path(self, key: str) -> str:
         """The request path (also the canonical URI: S3 does not normalise paths)."""
         return f"{self.base_path}/{quote(key, safe='/~')}"
+
+
+def host_port(url: str) -> str:
+    """`host[:port]` of a URL as the Host header wants it (no user:password part)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{parts.port}" if parts.port else host
 
 
 # -- signing (pure) ---------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def make_store(
     secret: str | None = None,
     access_key: str | None = None,
     wire: bool = True,
-    **store_args: int,
+    **store_args: Any,
 ) -> S3Store:
     """A store as `deploy.connect` makes it (single PUTs through `s3wire`), or with
     `wire=False` one that sends everything through botocore (what a proxy forces)."""
@@ -58,9 +58,8 @@ def make_store(
         region_name=server.region,
     )
     credentials = session.get_credentials() if wire else None
-    store = S3Store(
-        aws.s3_client(session, settings, env={}), bucket, credentials=credentials, **store_args
-    )
+    client = aws.s3_client(session, settings, env={})
+    store = S3Store(client, bucket, credentials=credentials, **store_args)
     assert (store._fast_path() is not None) == wire
     return store
 

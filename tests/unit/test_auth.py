@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from deployer import auth
-from deployer.auth import Source, choose_source, make_session
+from deployer.auth import make_session
+from deployer.credentials import Source, choose_source, describe
 from deployer.errors import CredentialsError
 from deployer.interface import INPUTS
 from deployer.settings import Settings, load_settings
@@ -261,7 +262,7 @@ def test_non_http_token_url_is_refused(workspace: Path) -> None:
 def test_describe_names_the_source_and_role(workspace: Path) -> None:
     """The log line names the source and the role ARN, never a key."""
     env = make_env(workspace, KEYS | {"role_to_assume": ROLE})
-    line = auth.describe(settings_for(env, workspace), env)
+    line = describe(settings_for(env, workspace), env)
     assert line == f"AWS credentials: role assumed with the key inputs (`{ROLE}`)"
     assert INPUT_SECRET not in line and INPUT_KEY_ID not in line
 

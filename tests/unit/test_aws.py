@@ -63,3 +63,35 @@ def test_start_path_does_not_import_boto3() -> None:
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_keys_known_up_front_need_no_botocore_client(tmp_path: Path) -> None:
+    """With static keys and an address resolved by `endpoints`, connecting makes neither
+    a botocore session nor a client: the session factory is never called."""
+    (tmp_path / "index.html").write_text("<h1>hi</h1>")
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from deployer import deploy\n"
+        "from deployer.credentials import Keys\n"
+        "from deployer.settings import load_settings\n"
+        "flags = {'bucket': 'my-site', 'endpoint-url': 'http://127.0.0.1:9'}\n"
+        "settings = load_settings(flags, {}, Path(sys.argv[1]))\n"
+        "class Log:\n"
+        "    def info(self, text): pass\n"
+        "def no_session(): raise AssertionError('session made')\n"
+        "keys = Keys('AKIAEXAMPLE', 'secret', None)\n"
+        "store, cdn = deploy.connect(settings, no_session, Log(), keys=keys, env={})\n"
+        "assert store._fast_path() is not None\n"
+        "print(sorted(m for m in ('botocore.client', 'botocore.session') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

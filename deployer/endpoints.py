@@ -1,0 +1,96 @@
+"""Where S3 requests go, and how patiently: decided without importing botocore.
+
+Network limits shared by botocore's clients (`deployer/aws.py`) and `deployer/s3wire.py`.
+
+`s3_target` resolves a bucket's address by itself in the two common cases, so a deploy
+with keys known up front (key inputs or ambient keys) lists and uploads before botocore
+is even imported (it costs ~0.14 s of CPU to import botocore and build an S3 client):
+
+- a custom endpoint (`endpoint-url`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`):
+  path style, `{endpoint}/{bucket}/{key}`, signed for `aws-region`, exactly what the
+  botocore client is configured to do (`aws.s3_client`);
+- AWS in a standard commercial region, with no AWS config file and none of the variables
+  that change AWS endpoints (FIPS, dual-stack, a profile): virtual-hosted
+  `https://{bucket}.s3.{region}.amazonaws.com/{key}` (`s3.amazonaws.com` in us-east-1),
+  or path style on that host for bucket names with dots (their names break the
+  wildcard TLS certificate), as botocore's endpoint rules give.
+
+Everything else (GovCloud, China, FIPS, dual-stack, profiles and config files that may
+set any of those) returns None: the address then comes from botocore itself
+(`s3._probe_target`). A unit test compares both resolutions for every case here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from deployer.s3wire import Target, host_port
+from deployer.settings import Settings
+
+TOTAL_ATTEMPTS = 6  # 1 try + 5 retries; standard mode backs off up to 20 s between them
+CONNECT_TIMEOUT_S = 10
+READ_TIMEOUT_S = 60
+POOL_HEADROOM = 4  # listing and the record share the pool with the workers
+MULTIPART_CONCURRENCY = 8  # parts in flight for the one large file uploaded at a time
+
+S3_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+# Variables that can make botocore choose another AWS endpoint than the plain regional one.
+BOTOCORE_ENDPOINT_VARIABLES = (
+    "AWS_USE_FIPS_ENDPOINT",
+    "AWS_USE_DUALSTACK_ENDPOINT",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_S3_US_EAST_1_REGIONAL_ENDPOINT",
+)
+_COMMERCIAL_REGION = re.compile(
+    r"(us|eu|ap|sa|ca|me|af|il|mx)-(central|north|south|east|west|"
+    r"northeast|northwest|southeast|southwest)-\d{1,2}"
+)
+
+
+def s3_endpoint(settings: Settings, env: Mapping[str, str] | None = None) -> str | None:
+    """The custom S3 endpoint in effect, if any: the input first, then the variables."""
+    if settings.endpoint_url:
+        return settings.endpoint_url
+    environ = os.environ if env is None else env
+    for name in S3_ENDPOINT_VARIABLES:
+        value = environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def s3_target(settings: Settings, env: Mapping[str, str]) -> Target | None:
+    """The bucket's address when it can be known without botocore (see the module doc)."""
+    region = settings.aws_region
+    endpoint = s3_endpoint(settings, env)
+    if endpoint is not None:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+            return None
+        base = f"{parts.path.rstrip('/')}/{settings.bucket}"
+        return Target(parts.scheme, host_port(endpoint), base, region)
+    if any(env.get(name, "").strip() for name in BOTOCORE_ENDPOINT_VARIABLES):
+        return None
+    if _has_aws_config(env) or not _COMMERCIAL_REGION.fullmatch(region):
+        return None
+    # botocore keeps S3's global host for us-east-1 (unless told otherwise, see above).
+    host = "s3.amazonaws.com" if region == "us-east-1" else f"s3.{region}.amazonaws.com"
+    if "." in settings.bucket:
+        return Target("https", host, f"/{settings.bucket}", region)
+    return Target("https", f"{settings.bucket}.{host}", "", region)
+
+
+def _has_aws_config(env: Mapping[str, str]) -> bool:
+    """A non-empty AWS config file (it may set endpoints, FIPS or dual-stack)."""
+    named = env.get("AWS_CONFIG_FILE", "").strip()
+    home = env.get("HOME", "").strip()
+    path = Path(named).expanduser() if named else (Path(home) / ".aws" / "config" if home else None)
+    try:
+        return path is not None and path.stat().st_size > 0
+    except OSError:
+        return False
