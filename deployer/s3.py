@@ -282,9 +282,13 @@ class S3Store:
 
     def get_record(self, key: str) -> bytes | None:
         """The deploy record's bytes, or None when there is none yet."""
+        wire = self._fast_path()
         with self._errors("GetObject", key, missing_ok=True) as missing:
-            resp = self.client.get_object(Bucket=self.bucket, Key=key)
-            body = resp["Body"].read()
+            if wire is not None:
+                body = wire.get_object(key)
+            else:
+                resp = self.client.get_object(Bucket=self.bucket, Key=key)
+                body = resp["Body"].read()
         if missing:
             return None
         return body
@@ -293,7 +297,17 @@ class S3Store:
 
     def put_record(self, key: str, body: bytes) -> None:
         md5 = hashlib.md5(body, usedforsecurity=False).hexdigest()
+        wire = self._fast_path()
         with self._errors("PutObject", key):
+            if wire is not None:
+                headers = {
+                    "Content-Type": RECORD_CONTENT_TYPE,
+                    "Cache-Control": RECORD_CACHE_CONTROL,
+                    "Content-MD5": _md5_b64(md5),
+                    f"x-amz-meta-{META_MD5}": md5,
+                }
+                wire.put(key, body, len(body), headers)
+                return
             self.client.put_object(
                 Bucket=self.bucket,
                 Key=key,
@@ -397,8 +411,14 @@ class S3Store:
     def delete(self, keys: Sequence[str]) -> list[tuple[str, str]]:
         """Delete keys (DeleteObjects, Quiet, 1000 per request). Returns (key, reason) failures."""
         failures: list[tuple[str, str]] = []
+        wire = self._fast_path()
         for start in range(0, len(keys), self.delete_batch):
             batch = keys[start : start + self.delete_batch]
+            if wire is not None:
+                with self._errors("DeleteObjects", batch[0] if len(batch) == 1 else "*"):
+                    failed = wire.delete_objects(batch)
+                failures.extend((key, _short_code(code)) for key, code in failed)
+                continue
             with self._errors("DeleteObjects", batch[0] if len(batch) == 1 else "*"):
                 resp = self.client.delete_objects(
                     Bucket=self.bucket,

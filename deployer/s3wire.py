@@ -1,4 +1,7 @@
-"""Signed S3 requests over plain `http.client`: PutObject and ListObjectsV2, the hot paths.
+"""Signed S3 requests over plain `http.client`: the requests every deploy makes.
+
+PutObject, ListObjectsV2, GetObject (the deploy record) and DeleteObjects; HEAD,
+CopyObject and multipart uploads (rare) stay on botocore.
 
 Why: on a cold deploy every file is one PutObject, and botocore spends about 1.1 ms
 of CPU on each (event hooks, parameter validation, endpoint rules, serialisation,
@@ -27,6 +30,7 @@ Signature Version 4) and turns its errors into messages.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import http.client
@@ -35,7 +39,7 @@ import re
 import select
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -274,6 +278,31 @@ def parse_list_page(body: bytes) -> ListPage:
     return ListPage(objects, token)
 
 
+def delete_body(keys: Sequence[str]) -> bytes:
+    """The DeleteObjects request body: Quiet, so the answer lists only failures."""
+    from xml.sax.saxutils import escape  # noqa: PLC0415
+
+    objects = "".join(f"<Object><Key>{escape(key)}</Key></Object>" for key in keys)
+    return f"<Delete><Quiet>true</Quiet>{objects}</Delete>".encode()
+
+
+def parse_delete_errors(body: bytes) -> list[tuple[str, str]]:
+    """(key, code) of every `<Error>` in a DeleteObjects answer."""
+    from xml.etree.ElementTree import ParseError, fromstring  # noqa: PLC0415
+
+    try:
+        root = fromstring(body)  # noqa: S314  (the user's own endpoint; see parse_list_page)
+    except ParseError as err:
+        raise WireProtocolError(f"DeleteObjects answer is not XML ({err})") from None
+    ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+    if root.tag != f"{ns}DeleteResult":
+        raise WireProtocolError(f"DeleteObjects answer is a <{root.tag[len(ns) :]}>")
+    return [
+        (item.findtext(f"{ns}Key") or "?", item.findtext(f"{ns}Code") or "error")
+        for item in root.iterfind(f"{ns}Error")
+    ]
+
+
 def amz_now() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
@@ -350,6 +379,23 @@ class Wire:
         """PutObject; returns the ETag header as sent by the server ("" when absent)."""
         response_headers, _ = self._request("PUT", self.target.path(key), body, length, headers)
         return response_headers.get("etag", "")
+
+    def get_object(self, key: str) -> bytes:
+        """GetObject's body (a 404 is a WireError like any other error status)."""
+        _, body = self._request("GET", self.target.path(key), None, 0, {})
+        return body
+
+    def delete_objects(self, keys: Sequence[str]) -> list[tuple[str, str]]:
+        """DeleteObjects (Quiet) for up to 1,000 keys: the (key, code) of each failure."""
+        body = delete_body(keys)
+        digest = hashlib.md5(body, usedforsecurity=False).digest()
+        headers = {
+            "Content-Type": "application/xml",
+            "Content-MD5": base64.b64encode(digest).decode("ascii"),
+        }
+        path = self.target.base_path or "/"
+        _, answer = self._request("POST", path, body, len(body), headers, query={"delete": ""})
+        return parse_delete_errors(answer)
 
     def list_objects(self, prefix: str, page_size: int) -> Iterator[ListPage]:
         """ListObjectsV2 page by page (`encoding-type=url`, as botocore asks)."""

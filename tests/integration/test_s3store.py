@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
-from deployer import aws
+from deployer import aws, s3wire
 from deployer.errors import CredentialsError, DeployError
 from deployer.model import Headers, LocalFile
 from deployer.s3 import ReadDenied, S3Error, S3Store
@@ -192,9 +192,13 @@ def test_record_round_trip(store: S3Store) -> None:
     assert store.get_record("app/.s3-cloudfront-deploy.json") == body
 
 
-def test_delete_in_batches(server: Server, s3_bucket: str, tmp_path: Path) -> None:
-    """Deletes go in batches (batch size 2 over 5 keys); missing keys are not failures."""
-    store = make_store(server, s3_bucket, tmp_path, delete_batch=2)
+@pytest.mark.parametrize("wire", [True, False], ids=["wire", "botocore"])
+def test_delete_in_batches(
+    server: Server, s3_bucket: str, tmp_path: Path, wire: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deletes go in batches (batch size 2 over 5 keys) with Content-MD5; missing keys are
+    not failures."""
+    store = make_store(server, s3_bucket, tmp_path, delete_batch=2, wire=wire)
     client = server.client("s3")
     keys = [f"k{i}" for i in range(5)]
     for key in keys:
@@ -205,11 +209,36 @@ def test_delete_in_batches(server: Server, s3_bucket: str, tmp_path: Path) -> No
     def capture(request: Any, **_: Any) -> None:
         sent.append({k.lower(): str(v) for k, v in request.headers.items()})
 
-    store.client.meta.events.register("before-send.s3.DeleteObjects", capture)
+    def signing(*args: Any, **kwargs: Any) -> dict[str, str]:
+        headers = real_sign(*args, **kwargs)
+        if args[0] == "POST":
+            sent.append({k.lower(): v for k, v in headers.items()})
+        return headers
+
+    real_sign = s3wire.sign
+    monkeypatch.setattr(s3wire, "sign", signing)
+    if not wire:
+        store.client.meta.events.register("before-send.s3.DeleteObjects", capture)
     assert store.delete([*keys, "never-existed"]) == []
     assert len(sent) == 3  # 6 keys in batches of 2
     assert all("content-md5" in headers for headers in sent)  # for strict S3-compatibles
     assert [o.key for o in store.list_objects("")] == ["keep"]
+
+
+def test_delete_failures_are_reported_per_key(seaweed: Server, bucket: str, tmp_path: Path) -> None:
+    """A DeleteObjects answer listing errors gives (key, reason) per failed key."""
+    body = (
+        b'<?xml version="1.0" encoding="UTF-8"?><DeleteResult xmlns="http://s3.amazonaws.com/'
+        b'doc/2006-03-01/"><Error><Key>a.html</Key><Code>AccessDenied</Code><Message>no'
+        b"</Message></Error></DeleteResult>"
+    )
+
+    def deny_one(method: str, path: str, status: int, answer: bytes) -> bytes:
+        return body if method == "POST" and "delete" in path else answer
+
+    with FaultProxy(seaweed.endpoint, response_hook=deny_one) as proxy:
+        store = make_store(seaweed, bucket, tmp_path, endpoint=proxy.url)
+        assert store.delete(["a.html", "b.html"]) == [("a.html", "access denied")]
 
 
 def test_put_file_rejects_changed_bytes(store: S3Store, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from urllib.parse import quote
+from xml.etree import ElementTree
 
 import pytest
 from botocore.auth import S3SigV4Auth
@@ -16,8 +17,10 @@ from deployer.s3wire import (
     Target,
     WireProtocolError,
     backoff_s,
+    delete_body,
     error_code,
     is_retryable,
+    parse_delete_errors,
     parse_list_page,
     sign,
 )
@@ -185,3 +188,18 @@ def test_list_page_without_encoding_keeps_keys_and_ends() -> None:
 def test_list_page_rejects_what_s3_does_not_send(body: bytes) -> None:
     with pytest.raises(WireProtocolError):
         parse_list_page(body)
+
+
+def test_delete_body_escapes_keys_and_errors_parse() -> None:
+    """Keys with XML characters survive the request body; each <Error> becomes (key, code)."""
+    body = delete_body(["a&b<c>.html", "블로그/x y.js"])
+    assert body.startswith(b"<Delete><Quiet>true</Quiet>")
+    root = ElementTree.fromstring(body)
+    assert [key.text for key in root.iter("Key")] == ["a&b<c>.html", "블로그/x y.js"]
+    answer = f"""<DeleteResult {S3_NS}><Deleted><Key>ok</Key></Deleted>
+<Error><Key>a&amp;b&lt;c&gt;.html</Key><Code>AccessDenied</Code><Message>m</Message></Error>
+</DeleteResult>""".encode()
+    assert parse_delete_errors(answer) == [("a&b<c>.html", "AccessDenied")]
+    assert parse_delete_errors(f"<DeleteResult {S3_NS}/>".encode()) == []
+    with pytest.raises(WireProtocolError):
+        parse_delete_errors(b"<html>proxy error</html>")
