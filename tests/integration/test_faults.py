@@ -26,6 +26,9 @@ from tests.integration.test_bad_input import error_annotations
 SIZES = (0, 1, 17, 900, 4096, 70_000, 1_300_000)
 
 
+RECORD = ".s3-cloudfront-deploy.json"
+
+
 def build_site(root: Path, files: int, *, seed: int) -> dict[str, bytes]:
     """A site of `files` files under `root`, with HTML entries, assets and odd sizes."""
     rng = random.Random(seed)
@@ -154,6 +157,12 @@ def test_faults_on_every_method_including_reads(
     with FaultProxy(seaweed.endpoint, faults) as proxy:
         inputs = {**deploy_inputs, "endpoint-url": proxy.url}
         first = run_action(workspace, inputs)
+        # Same entries, other bytes: the record's ETag no longer matches the record this
+        # run would write, so the no-change run GETs it (through the faults) to find out.
+        client = seaweed.client("s3")
+        body = client.get_object(Bucket=deploy_inputs["bucket"], Key=RECORD)["Body"].read()
+        client.put_object(Bucket=deploy_inputs["bucket"], Key=RECORD, Body=body + b"\n")
+        before = proxy.stats
         again = run_action(workspace, inputs)  # no change: reads only, through faults
         stats = proxy.stats
     assert first.returncode == 0, first.describe()
@@ -162,6 +171,8 @@ def test_faults_on_every_method_including_reads(
     assert again.outputs["invalidation-id"] == ""
     assert stats.injected["delay"] >= 1 and stats.faults >= 3, stats
     assert stats.requests["GET"] >= 2, stats
+    assert stats.attempts[RECORD] > before.attempts[RECORD], stats  # the record was read
+    assert stats.requests["PUT"] == before.requests["PUT"], stats  # found equal: no writes
     print(f"\nfaults on reads and writes survived: {stats.faults} ({dict(stats.injected)})")
     local = {
         p.relative_to(workspace / "site").as_posix(): p.read_bytes()
