@@ -70,7 +70,7 @@ class Store(Protocol):
 
     def get_record(self, key: str) -> bytes | None: ...
 
-    def put_record(self, key: str, body: bytes) -> None: ...
+    def put_record(self, key: str, body: record.Encoded) -> None: ...
 
     def put_file(self, file: LocalFile) -> str:
         """Upload bytes and headers; return the new ETag."""
@@ -126,7 +126,7 @@ class DryRunStore:
     def get_record(self, key: str) -> bytes | None:
         return self.inner.get_record(key)
 
-    def put_record(self, key: str, body: bytes) -> None:
+    def put_record(self, key: str, body: record.Encoded) -> None:
         return None
 
     def put_file(self, file: LocalFile) -> str:
@@ -501,8 +501,10 @@ class _Deployment:
         ):
             return
         try:
-            body = record.encode_items(_new_record(scan.files, listing, self.etags))
-            store.put_record(settings.record_key, body)
+            store.put_record(
+                settings.record_key,
+                record.prepared(lambda: _new_record(scan.files, listing, self.etags)),
+            )
         except DeployError as err:
             self.warn(
                 f"The deploy succeeded but its record `{settings.record_key}` could not be "
@@ -533,7 +535,7 @@ class _Deployment:
         for key in keys:
             pending[key] = replace(entries[key], headers=None)
         try:
-            self.store.put_record(self.settings.record_key, record.encode(pending))
+            self.store.put_record(self.settings.record_key, record.prepared_from(pending))
         except DeployError as err:
             self.warn(
                 f"The deploy record could not be updated before changing headers "

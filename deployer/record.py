@@ -22,6 +22,7 @@ import hashlib
 import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from deployer.model import Headers, ObjectState
@@ -47,6 +48,43 @@ def encode_items(items: Iterable[tuple[str, ObjectState]]) -> bytes:
     for piece in _pieces(items):
         out.write(piece)
     return out.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A record ready to write, never held whole: `chunks()` encodes it again on every
+    call (once to send it, again for a retry); `md5` and `size` come from a first pass.
+
+    At 20,000 keys the encoded bytes (~210 B per key) were the largest allocation of a
+    cold deploy, at its very end: its memory peak.
+    """
+
+    chunks: Callable[[], Iterator[bytes]]
+    md5: str
+    size: int
+
+    def body(self) -> bytes:
+        """The whole encoding at once (for clients that need bytes)."""
+        return b"".join(self.chunks())
+
+
+def prepared(items: Callable[[], Iterable[tuple[str, ObjectState]]]) -> Encoded:
+    """`Encoded` for the entries `items()` gives as (key, state) in increasing key order."""
+
+    def chunks() -> Iterator[bytes]:
+        return _pieces(items())
+
+    digest = hashlib.md5(usedforsecurity=False)
+    size = 0
+    for piece in chunks():
+        digest.update(piece)
+        size += len(piece)
+    return Encoded(chunks, digest.hexdigest(), size)
+
+
+def prepared_from(entries: Mapping[str, ObjectState]) -> Encoded:
+    """`prepared` for a mapping of entries."""
+    return prepared(lambda: ((key, entries[key]) for key in sorted(entries)))
 
 
 def md5(entries: Mapping[str, ObjectState]) -> str:

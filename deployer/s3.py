@@ -33,6 +33,7 @@ from deployer.endpoints import MULTIPART_CONCURRENCY
 from deployer.errors import CredentialsError, DeployError, RemoteError
 from deployer.model import Headers, LocalFile, ObjectState, RemoteObject
 from deployer.s3wire import (
+    ChunkReader,
     CredentialSource,
     Target,
     Wire,
@@ -43,6 +44,8 @@ from deployer.s3wire import (
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from deployer.record import Encoded
 
 PAGE_SIZE = 1000
 DELETE_BATCH = 1000
@@ -295,27 +298,27 @@ class S3Store:
 
     # -- writes ----------------------------------------------------------------------------
 
-    def put_record(self, key: str, body: bytes) -> None:
-        md5 = hashlib.md5(body, usedforsecurity=False).hexdigest()
+    def put_record(self, key: str, body: Encoded) -> None:
+        """Write the deploy record; through `s3wire` it is streamed as it is encoded."""
         wire = self._fast_path()
         with self._errors("PutObject", key):
             if wire is not None:
                 headers = {
                     "Content-Type": RECORD_CONTENT_TYPE,
                     "Cache-Control": RECORD_CACHE_CONTROL,
-                    "Content-MD5": _md5_b64(md5),
-                    f"x-amz-meta-{META_MD5}": md5,
+                    "Content-MD5": _md5_b64(body.md5),
+                    f"x-amz-meta-{META_MD5}": body.md5,
                 }
-                wire.put(key, body, len(body), headers)
+                wire.put(key, lambda: ChunkReader(body.chunks()), body.size, headers)
                 return
             self.client.put_object(
                 Bucket=self.bucket,
                 Key=key,
-                Body=body,
+                Body=body.body(),
                 ContentType=RECORD_CONTENT_TYPE,
                 CacheControl=RECORD_CACHE_CONTROL,
-                ContentMD5=_md5_b64(md5),
-                Metadata={META_MD5: md5},
+                ContentMD5=_md5_b64(body.md5),
+                Metadata={META_MD5: body.md5},
             )
 
     def put_file(self, file: LocalFile) -> str:

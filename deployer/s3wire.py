@@ -341,7 +341,33 @@ class _HTTPSConnection(http.client.HTTPSConnection):
         self.sock.settimeout(self.read_timeout)
 
 
-Body = bytes | Callable[[], BinaryIO]  # a file body is reopened for every attempt
+class ChunkReader:
+    """A file-like `read()` over byte chunks, for bodies made as they are sent."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._rest = b""
+
+    def read(self, size: int = -1) -> bytes:
+        parts = [self._rest]
+        have = len(self._rest)
+        for chunk in self._chunks:
+            parts.append(chunk)
+            have += len(chunk)
+            if 0 <= size <= have:
+                break
+        data = b"".join(parts)
+        if size < 0:
+            self._rest = b""
+            return data
+        self._rest = data[size:]
+        return data[:size]
+
+    def close(self) -> None:
+        self._rest = b""
+
+
+Body = bytes | Callable[[], BinaryIO | ChunkReader]  # a file body is reopened for every attempt
 
 
 class Wire:

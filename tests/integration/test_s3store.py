@@ -12,9 +12,9 @@ from typing import Any
 import boto3
 import pytest
 
-from deployer import aws, s3wire
+from deployer import aws, record, s3wire
 from deployer.errors import CredentialsError, DeployError
-from deployer.model import Headers, LocalFile
+from deployer.model import Headers, LocalFile, ObjectState
 from deployer.s3 import ReadDenied, S3Error, S3Store
 from deployer.settings import Settings, load_settings
 from devtools.faultproxy import ALL_METHODS, FaultProxy, Faults
@@ -186,10 +186,16 @@ def test_multipart_upload_keeps_headers_and_md5(
 
 
 def test_record_round_trip(store: S3Store) -> None:
-    """put_record then get_record returns the same bytes."""
-    body = b'{"version":1,"objects":{}}'
+    """put_record (streamed as it is encoded) then get_record returns the same bytes."""
+    entries = {
+        f"블로그/page-{n:05}.html": ObjectState(etag=f"{n:032x}", md5=f"{n:032x}", headers=HTML)
+        for n in range(3000)
+    }
+    body = record.prepared_from(entries)
     store.put_record("app/.s3-cloudfront-deploy.json", body)
-    assert store.get_record("app/.s3-cloudfront-deploy.json") == body
+    got = store.get_record("app/.s3-cloudfront-deploy.json")
+    assert got == record.encode(entries)
+    assert record.decode(got or b"") == (entries, None)
 
 
 @pytest.mark.parametrize("wire", [True, False], ids=["wire", "botocore"])

@@ -128,10 +128,10 @@ class FakeStore:
         self.events.add("get_record", key)
         return self.record_body
 
-    def put_record(self, key: str, body: bytes) -> None:
+    def put_record(self, key: str, body: record.Encoded) -> None:
         self.events.add("record", key)
         self.record_key = key
-        self.record_body = body
+        self.record_body = body.body()
 
     def put_file(self, file: LocalFile) -> str:
         self._write("put", file.key)

@@ -142,3 +142,20 @@ def test_any_record_round_trips(
         {"version": 1, "objects": objects}, ensure_ascii=False, separators=(",", ":")
     )
     assert record.encode(entries) == reference.encode()
+
+
+def test_prepared_streams_the_same_bytes_again_on_every_call() -> None:
+    """`prepared` gives encode's MD5 and size without keeping the bytes; each chunks()
+    call (one per send attempt) yields the same encoding again."""
+    html = Headers("text/html; charset=utf-8", "no-cache")
+    entries = {
+        f"docs/{n}/index.html": ObjectState(etag=f"{n:032x}", md5=None, headers=html)
+        for n in range(50)
+    }
+    whole = record.encode(entries)
+    ready = record.prepared_from(entries)
+    assert ready.md5 == hashlib.md5(whole).hexdigest() == record.md5(entries)
+    assert ready.size == len(whole)
+    assert b"".join(ready.chunks()) == whole
+    assert ready.body() == whole  # a second pass, as for a retried PUT
+    assert record.prepared_from({}).body() == b'{"version":1,"objects":{}}'

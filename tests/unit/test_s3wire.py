@@ -13,6 +13,7 @@ from botocore.credentials import Credentials, ReadOnlyCredentials
 
 from deployer.s3wire import (
     UNSIGNED_PAYLOAD,
+    ChunkReader,
     ListPage,
     Target,
     WireProtocolError,
@@ -203,3 +204,14 @@ def test_delete_body_escapes_keys_and_errors_parse() -> None:
     assert parse_delete_errors(f"<DeleteResult {S3_NS}/>".encode()) == []
     with pytest.raises(WireProtocolError):
         parse_delete_errors(b"<html>proxy error</html>")
+
+
+@pytest.mark.parametrize("size", [1, 7, 64, 10_000, -1])
+def test_chunk_reader_gives_the_chunks_bytes_in_reads_of_any_size(size: int) -> None:
+    chunks = [b"", b"abc", b"", b"defghij" * 5, b"k" * 100, b"xyz"]
+    reader = ChunkReader(iter(chunks))
+    got = []
+    while block := reader.read(size):
+        assert size < 0 or len(block) <= size
+        got.append(block)
+    assert b"".join(got) == b"".join(chunks)
