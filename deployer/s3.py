@@ -40,6 +40,7 @@ from deployer.s3wire import (
     WireConnectionError,
     WireError,
     WireProtocolError,
+    is_retryable,
 )
 
 if TYPE_CHECKING:
@@ -66,16 +67,6 @@ COPY_LIMIT = 5 * 1024**3  # CopyObject's largest source; above it, send the byte
 META_MD5 = "md5"
 RECORD_CONTENT_TYPE = "application/json"
 RECORD_CACHE_CONTROL = "no-store"
-
-_THROTTLE_CODES = {
-    "SlowDown",
-    "Throttling",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "TooManyRequests",
-    "ServiceUnavailable",
-    "503",
-}
 
 
 class S3Error(RemoteError):
@@ -695,7 +686,7 @@ def translate_client_error(
             code=code,
         )
     label = code or f"HTTP {status}"
-    if code in _THROTTLE_CODES or status in (500, 502, 503, 504):
+    if is_retryable(status, code) or code == "503":
         return S3Error(
             f"S3 kept failing {what} ({label}) after retries. This is usually temporary "
             "(throttling or a server error): re-run the workflow; lower `concurrency` if "
