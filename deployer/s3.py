@@ -1,8 +1,12 @@
 """The only module that talks to S3: `S3Store`, which implements `deploy.Store`.
 
+Listing, single PUTs, the deploy record and deletions go through `s3wire` (our own
+signed requests, a quarter of botocore's CPU); HEAD, CopyObject and multipart uploads,
+and everything behind an HTTP proxy, through botocore's client, made on first use.
+
 Tolerant of S3-compatible servers: ETags with or without quotes (rclone lists
 them bare), a missing `KeyCount`, metadata keys in any case (rclone returns
-`Md5`), a CopyObject answer without an ETag. Every botocore error becomes a
+`Md5`), a CopyObject answer without an ETag. Every error of either path becomes a
 `DeployError` that names the input or IAM permission to fix, never a secret.
 """
 
