@@ -54,6 +54,7 @@ from deployer.credentials import (
     has_oidc,
     in_actions,
     input_keys,
+    mask_keys,
 )
 from deployer.errors import CredentialsError
 from deployer.settings import Settings
@@ -90,7 +91,7 @@ def make_session(
     if source in (Source.INPUT_KEYS, Source.INPUT_KEYS_ROLE):
         keys = input_keys(settings)
         assert keys is not None
-        _mask_keys(keys, mask)
+        mask_keys(keys, mask)
         if source is Source.INPUT_KEYS:
             return session_for_keys(keys, region)
         return _assume_role(settings, env, session_for_keys(keys, region), mask, "the key inputs")
@@ -98,7 +99,7 @@ def make_session(
         return _assume_with_oidc(settings, env, mask)
     ambient = ambient_keys(env)
     if ambient is not None:
-        _mask_keys(ambient, mask)
+        mask_keys(ambient, mask)
         base = session_for_keys(ambient, region)
     else:
         base = _chain_session(settings, env)
@@ -108,12 +109,6 @@ def make_session(
 
 
 # --- sessions -------------------------------------------------------------------------------
-
-
-def _mask_keys(keys: Keys, mask: Callable[[str], None]) -> None:
-    for value in (keys.access_key_id, keys.secret_access_key, keys.session_token):
-        if value:
-            mask(value)
 
 
 def _bare_session(region: str, profile: str | None = None) -> botocore.session.Session:
@@ -126,7 +121,7 @@ def _bare_session(region: str, profile: str | None = None) -> botocore.session.S
 def session_for_keys(keys: Keys, region: str) -> botocore.session.Session:
     """A session signing with `keys` (already masked by the caller)."""
     session = _bare_session(region)
-    session.set_credentials(keys.access_key_id, keys.secret_access_key, keys.session_token)
+    session.set_credentials(keys.access_key, keys.secret_key, keys.token)
     return session
 
 
@@ -295,7 +290,7 @@ def _session_from_sts(
         str(credentials["SecretAccessKey"]),
         str(credentials["SessionToken"]),
     )
-    _mask_keys(keys, mask)
+    mask_keys(keys, mask)
     return session_for_keys(keys, region)
 
 

@@ -151,7 +151,7 @@ def _deploy(
 ) -> None:
     """Validate, authenticate and deploy; `target` gets [bucket, prefix] once known."""
     from deployer import deploy  # noqa: PLC0415  (keep `--help` fast)
-    from deployer.credentials import describe, static_keys  # noqa: PLC0415
+    from deployer.credentials import describe, mask_keys, static_keys  # noqa: PLC0415
     from deployer.settings import load_settings  # noqa: PLC0415
 
     settings = load_settings(flags, env, cwd)
@@ -167,9 +167,7 @@ def _deploy(
         store, cdn = deploy.connect(settings, made, runner, env=env)
     else:
         # Keys known up front sign the first requests; botocore comes only when needed.
-        for value in (keys.access_key_id, keys.secret_access_key, keys.session_token):
-            if value:
-                runner.mask(value)
+        mask_keys(keys, runner.mask)
         runner.info(describe(settings, env))
 
         def session() -> AnySession:

@@ -4,13 +4,13 @@ The precedence is documented in `deployer/auth.py`, which builds botocore sessio
 these decisions. This module alone is on the start path of a deploy whose keys are
 known up front (key inputs or ambient keys without `role-to-assume`): those keys sign
 the first S3 requests directly (`deployer/s3wire.py`), and botocore is imported only
-when something needs it (a HEAD, a copy, a delete, CloudFront).
+when something needs it (a HEAD, a copy, a multipart upload, CloudFront).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from deployer.errors import CredentialsError
@@ -36,9 +36,22 @@ class Source(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Keys:
-    access_key_id: str
-    secret_access_key: str
-    session_token: str | None
+    """Keys known up front. Named as botocore's frozen credentials are, so they are also
+    the credentials `s3wire` signs with (`get_frozen_credentials`)."""
+
+    access_key: str
+    secret_key: str = field(repr=False)
+    token: str | None = field(default=None, repr=False)
+
+    def get_frozen_credentials(self) -> Keys:
+        return self
+
+
+def mask_keys(keys: Keys, mask: Callable[[str], None]) -> None:
+    """Send every part of `keys` to `mask` (before anything else can print them)."""
+    for value in (keys.access_key, keys.secret_key, keys.token):
+        if value:
+            mask(value)
 
 
 def env_value(env: Mapping[str, str], name: str) -> str | None:

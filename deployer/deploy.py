@@ -198,12 +198,13 @@ def connect(
     `session` may be a function that makes it. With `keys` known up front
     (`credentials.static_keys`) and a bucket address `endpoints.s3_target` resolves, the
     store lists and uploads through `s3wire` signed with those keys, and the botocore
-    session and clients are made only if something needs them (a HEAD, a copy, a delete,
-    CloudFront): a small no-change deploy never imports botocore's client machinery.
+    session and clients are made only if something needs them (a HEAD, a copy, a
+    multipart upload, CloudFront): a small no-change deploy never imports botocore's
+    client machinery.
     """
     from deployer.endpoints import s3_target  # noqa: PLC0415
     from deployer.s3 import S3Store, make_wire  # noqa: PLC0415
-    from deployer.s3wire import CredentialSource, StaticCredentials  # noqa: PLC0415
+    from deployer.s3wire import CredentialSource  # noqa: PLC0415
 
     get_session = _once(session if callable(session) else (lambda: session))
 
@@ -221,9 +222,7 @@ def connect(
     credentials: CredentialSource | None
     wire = None
     if keys is not None:
-        credentials = StaticCredentials(
-            keys.access_key_id, keys.secret_access_key, keys.session_token
-        )
+        credentials = keys
         target = s3_target(settings, os.environ if env is None else env)
         wire = make_wire(target, credentials) if target is not None else None
     else:

@@ -40,7 +40,7 @@ import select
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import BinaryIO, Protocol
@@ -83,18 +83,6 @@ class FrozenCredentials(Protocol):
 
 class CredentialSource(Protocol):
     def get_frozen_credentials(self) -> FrozenCredentials: ...
-
-
-@dataclass(frozen=True, slots=True)
-class StaticCredentials:
-    """Keys known up front (key inputs or ambient keys): their own frozen credentials."""
-
-    access_key: str
-    secret_key: str = field(repr=False)
-    token: str | None = field(default=None, repr=False)
-
-    def get_frozen_credentials(self) -> StaticCredentials:
-        return self
 
 
 class WireError(Exception):
