@@ -43,8 +43,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 from urllib.parse import quote, urlsplit
+
+if TYPE_CHECKING:
+    import ssl
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -155,6 +158,14 @@ def host_port(url: str) -> str:
 # -- signing (pure) ---------------------------------------------------------------------------
 
 
+def canonical_query(query: Mapping[str, str]) -> str:
+    """The query string as SigV4 signs it, and as it is sent: sorted, RFC 3986-encoded."""
+    return "&".join(
+        f"{quote(name, safe='-_.~')}={quote(value, safe='-_.~')}"
+        for name, value in sorted(query.items())
+    )
+
+
 @lru_cache(maxsize=8)
 def _signing_key(secret: str, day: str, region: str, service: str) -> bytes:
     key = hmac.new(f"AWS4{secret}".encode(), day.encode(), hashlib.sha256).digest()
@@ -187,15 +198,11 @@ def sign(
     if credentials.token:
         signed["x-amz-security-token"] = credentials.token
     names = sorted(signed)
-    canonical_query = "&".join(
-        f"{quote(name, safe='-_.~')}={quote(value, safe='-_.~')}"
-        for name, value in sorted(query.items())
-    )
     canonical = "\n".join(
         (
             method,
             path,
-            canonical_query,
+            canonical_query(query),
             "".join(f"{name}:{signed[name]}\n" for name in names),
             ";".join(names),
             payload_hash,
@@ -314,6 +321,8 @@ def backoff_s(attempt: int, rand: Callable[[], float] = random.random) -> float:
 
 
 class _HTTPConnection(http.client.HTTPConnection):
+    """Connects within the connect timeout, then waits up to `read_timeout` per read."""
+
     read_timeout: float = 60.0
 
     def connect(self) -> None:
@@ -321,12 +330,8 @@ class _HTTPConnection(http.client.HTTPConnection):
         self.sock.settimeout(self.read_timeout)
 
 
-class _HTTPSConnection(http.client.HTTPSConnection):
-    read_timeout: float = 60.0
-
-    def connect(self) -> None:
-        super().connect()
-        self.sock.settimeout(self.read_timeout)
+class _HTTPSConnection(_HTTPConnection, http.client.HTTPSConnection):
+    """The same over TLS (`connect` above wraps HTTPSConnection's, handshake included)."""
 
 
 class ChunkReader:
@@ -387,7 +392,7 @@ class Wire:
         self.sleep = sleep
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
-        self._context: object | None = None
+        self._context: ssl.SSLContext | None = None
 
     def put(self, key: str, body: Body, length: int, headers: Mapping[str, str]) -> str:
         """PutObject; returns the ETag header as sent by the server ("" when absent)."""
@@ -427,12 +432,6 @@ class Wire:
             if token is None:
                 return
 
-    def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
-
     # -- internals -------------------------------------------------------------------------
 
     def _request(
@@ -447,12 +446,7 @@ class Wire:
     ) -> tuple[dict[str, str], bytes]:
         """One request with retries: (lower-case response headers, body) of a 2xx answer."""
         query = query or {}
-        url = path
-        if query:
-            url += "?" + "&".join(
-                f"{quote(name, safe='-_.~')}={quote(value, safe='-_.~')}"
-                for name, value in sorted(query.items())
-            )
+        url = f"{path}?{canonical_query(query)}" if query else path
         fixed = {**headers, "Host": self.target.netloc}
         if body is not None:
             fixed["Content-Length"] = str(length)
@@ -515,7 +509,7 @@ class Wire:
 
     def _new_connection(self) -> http.client.HTTPConnection:
         host = self.target.netloc
-        conn: _HTTPConnection | _HTTPSConnection
+        conn: _HTTPConnection
         if self.target.scheme == "https":
             import ssl  # noqa: PLC0415  (only for HTTPS endpoints)
 
@@ -523,7 +517,6 @@ class Wire:
                 if self._context is None:
                     self._context = ssl.create_default_context(cafile=self.ca_file)
                 context = self._context
-            assert isinstance(context, ssl.SSLContext)
             conn = _HTTPSConnection(host, timeout=self.connect_timeout, context=context)
         else:
             conn = _HTTPConnection(host, timeout=self.connect_timeout)
