@@ -44,6 +44,7 @@ from deployer.s3wire import (
     WireConnectionError,
     WireError,
     WireProtocolError,
+    host_port,
     is_retryable,
 )
 
@@ -118,15 +119,24 @@ def _meta_md5(metadata: dict[str, str] | None) -> str | None:
     return None
 
 
+def _put_headers(content_type: str, cache_control: str, md5: str) -> dict[str, str]:
+    """The headers of a PutObject through `s3wire`: ours, Content-MD5 and our md5 metadata."""
+    return {
+        "Content-Type": content_type,
+        "Cache-Control": cache_control,
+        "Content-MD5": _md5_b64(md5),
+        f"x-amz-meta-{META_MD5}": md5,
+    }
+
+
 def _closing(body: BinaryIO | bytes) -> AbstractContextManager[Any]:
     return nullcontext() if isinstance(body, bytes) else body
 
 
 def _endpoint_host(client: S3Client) -> str:
     """The endpoint's host for messages, without any user:password part."""
-    parts = urlsplit(client.meta.endpoint_url)
-    host = parts.hostname or "?"
-    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+    url = client.meta.endpoint_url
+    return f"{urlsplit(url).scheme}://{host_port(url) or '?'}"
 
 
 def make_wire(target: Target, credentials: CredentialSource) -> Wire | None:
@@ -298,12 +308,7 @@ class S3Store:
         wire = self._fast_path()
         with self._errors("PutObject", key):
             if wire is not None:
-                headers = {
-                    "Content-Type": RECORD_CONTENT_TYPE,
-                    "Cache-Control": RECORD_CACHE_CONTROL,
-                    "Content-MD5": _md5_b64(body.md5),
-                    f"x-amz-meta-{META_MD5}": body.md5,
-                }
+                headers = _put_headers(RECORD_CONTENT_TYPE, RECORD_CACHE_CONTROL, body.md5)
                 wire.put(key, lambda: ChunkReader(body.chunks()), body.size, headers)
                 return
             self.client.put_object(
@@ -349,12 +354,7 @@ class S3Store:
 
     def _put_wire(self, wire: Wire, file: LocalFile) -> str:
         """The same PutObject as above, through `s3wire` (a quarter of botocore's CPU)."""
-        headers = {
-            "Content-Type": file.headers.content_type,
-            "Cache-Control": file.headers.cache_control,
-            "Content-MD5": _md5_b64(file.md5),
-            f"x-amz-meta-{META_MD5}": file.md5,
-        }
+        headers = _put_headers(file.headers.content_type, file.headers.cache_control, file.md5)
         path = file.path
 
         def opener() -> BinaryIO:
@@ -375,11 +375,10 @@ class S3Store:
         own clear error), or when botocore does not sign with Signature Version 4."""
         with self._wire_lock:
             if not self._wire_decided:
-                target = None
                 if self.credentials is not None:
                     target = _probe_target(self.client, self.bucket)
-                if target is not None and self.credentials is not None:
-                    self._wire = make_wire(target, self.credentials)
+                    if target is not None:
+                        self._wire = make_wire(target, self.credentials)
                 self._wire_decided = True
             return self._wire
 
@@ -521,12 +520,8 @@ class S3Store:
             ) from None
         except WireConnectionError as err:
             if err.connected:
-                raise S3Error(
-                    f"S3 stopped answering during {operation} of `{key}` ({err.cause_name}) "
-                    "after retries. Re-run the workflow; lower `concurrency` if it keeps "
-                    "happening.",
-                    short="connection lost",
-                    code=err.cause_name,
+                raise _stopped_answering(
+                    operation, key, err.cause_name, "connection lost"
                 ) from None
             raise self._unreachable(operation, err.cause_name) from None
         except (EndpointConnectionError, ConnectTimeoutError) as err:
@@ -541,12 +536,8 @@ class S3Store:
                 title="Not an S3 endpoint",
             ) from None
         except (ReadTimeoutError, ConnectionClosedError) as err:
-            raise S3Error(
-                f"S3 stopped answering during {operation} of `{key}` ({type(err).__name__}) "
-                "after retries. Re-run the workflow; lower `concurrency` if it keeps happening.",
-                short="connection lost" if isinstance(err, ConnectionClosedError) else "timed out",
-                code=type(err).__name__,
-            ) from None
+            short = "connection lost" if isinstance(err, ConnectionClosedError) else "timed out"
+            raise _stopped_answering(operation, key, type(err).__name__, short) from None
         except BotoCoreError as err:
             raise S3Error(
                 f"{operation} of `{key}` failed: {type(err).__name__}. Re-run the workflow; if "
@@ -586,6 +577,15 @@ def _probe_target(client: S3Client, bucket: str) -> Target | None:
     finally:
         client.meta.events.unregister("before-send.s3.HeadObject", unique_id=unique)
     return None
+
+
+def _stopped_answering(operation: str, key: str, cause: str, short: str) -> S3Error:
+    return S3Error(
+        f"S3 stopped answering during {operation} of `{key}` ({cause}) after retries. "
+        "Re-run the workflow; lower `concurrency` if it keeps happening.",
+        short=short,
+        code=cause,
+    )
 
 
 def _read_bytes(file: LocalFile) -> bytes:
