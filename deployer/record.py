@@ -19,7 +19,6 @@ Format (version 1):
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -31,23 +30,9 @@ VERSION = 1
 
 
 def encode(entries: Mapping[str, ObjectState]) -> bytes:
-    """Serialise the record, keys sorted, compact (it can hold tens of thousands of keys).
-
-    Written entry by entry straight into one bytes buffer, rather than through a dict
-    of dicts, a list of strings, a string and then bytes: at 20,000 keys those copies
-    were the largest allocations of a deploy, at its very end (its memory peak).
-    """
-    return encode_items((key, entries[key]) for key in sorted(entries))
-
-
-def encode_items(items: Iterable[tuple[str, ObjectState]]) -> bytes:
-    """`encode` of entries given as (key, state) pairs in increasing key order, so a
-    caller that has them in order need not build a dict of them first. Raises
-    ValueError for keys out of order or repeated (the bytes must be deterministic)."""
-    out = io.BytesIO()
-    for piece in _pieces(items):
-        out.write(piece)
-    return out.getvalue()
+    """Serialise the record, keys sorted, compact, at once. A deploy writes it with
+    `prepared` instead, which never holds the whole encoding."""
+    return b"".join(_pieces((key, entries[key]) for key in sorted(entries)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +54,9 @@ class Encoded:
 
 
 def prepared(items: Callable[[], Iterable[tuple[str, ObjectState]]]) -> Encoded:
-    """`Encoded` for the entries `items()` gives as (key, state) in increasing key order."""
+    """`Encoded` for the entries `items()` gives as (key, state) in increasing key order,
+    so a caller that has them in order need not build a dict of them first. Raises
+    ValueError for keys out of order or repeated (the bytes must be deterministic)."""
 
     def chunks() -> Iterator[bytes]:
         return _pieces(items())
@@ -89,14 +76,11 @@ def prepared_from(entries: Mapping[str, ObjectState]) -> Encoded:
 
 def md5(entries: Mapping[str, ObjectState]) -> str:
     """Hex MD5 of `encode(entries)`, without holding the encoded bytes."""
-    digest = hashlib.md5(usedforsecurity=False)
-    for piece in _pieces((key, entries[key]) for key in sorted(entries)):
-        digest.update(piece)
-    return digest.hexdigest()
+    return prepared_from(entries).md5
 
 
 def _pieces(items: Iterable[tuple[str, ObjectState]]) -> Iterator[bytes]:
-    """The encoded record in pieces (one per entry): `encode_items` and `md5` share it.
+    """The encoded record in pieces (one per entry): `encode` and `prepared` share it.
 
     Byte for byte what `json.dumps(..., ensure_ascii=False, separators=(",", ":"))` of
     the whole record gives (records written by earlier versions must compare equal),

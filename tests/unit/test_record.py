@@ -41,14 +41,14 @@ def test_encoding_is_deterministic_and_versioned() -> None:
     assert list(data["objects"]) == ["a", "b"]
 
 
-def test_encode_items_takes_sorted_pairs_only() -> None:
+def test_prepared_takes_sorted_pairs_only() -> None:
     """Pairs in key order encode like the dict; out of order or repeated keys are refused."""
     a, b = ObjectState(MD5, MD5, None), ObjectState(MD5, None, Headers("text/plain", "x"))
-    assert record.encode_items([("a", a), ("b", b)]) == record.encode({"b": b, "a": a})
-    assert record.encode_items([]) == record.encode({})
+    assert record.prepared(lambda: [("a", a), ("b", b)]).body() == record.encode({"b": b, "a": a})
+    assert record.prepared(list).body() == record.encode({})
     for wrong in ([("b", b), ("a", a)], [("a", a), ("a", a)]):
         with pytest.raises(ValueError, match="out of order"):
-            record.encode_items(wrong)
+            record.prepared(wrong.copy)
 
 
 @pytest.mark.parametrize(
