@@ -26,6 +26,7 @@ from devtools.action import start_entrypoint
 from devtools.faultproxy import FaultProxy, Faults
 from devtools.servers import Server
 from tests.integration.conftest import RunAction
+from tests.integration.test_deploy import local_files
 from tests.integration.test_faults import bucket_bytes, covers, invalidated_paths, site_objects
 
 ASSETS = 30
@@ -51,10 +52,6 @@ def write_site(root: Path, version: int) -> None:
     else:
         gone.unlink()
         (root / "assets" / "new-in-v2.js").write_text("// new\n")
-
-
-def local_files(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
 def test_sigkill_mid_upload_then_rerun_converges_and_invalidates(

@@ -21,6 +21,7 @@ from devtools.faultproxy import ALL_METHODS, FaultProxy, Faults
 from devtools.servers import Server
 from tests.integration.conftest import RunAction
 from tests.integration.test_bad_input import error_annotations
+from tests.integration.test_deploy import local_files
 
 # Files above 1 MiB go as a streamed body (and with `Expect: 100-continue`): keep one.
 SIZES = (0, 1, 17, 900, 4096, 70_000, 1_300_000)
@@ -120,11 +121,7 @@ def test_quarter_of_writes_failing_transiently(
     assert second_stats.faults >= 1, second_stats
     assert {"slowdown", "internal", "reset", "lost"} <= set(first_stats.injected), first_stats
 
-    local = {
-        p.relative_to(workspace / "site").as_posix(): p.read_bytes()
-        for p in (workspace / "site").rglob("*")
-        if p.is_file()
-    }
+    local = local_files(workspace / "site")
     remote = bucket_bytes(seaweed, bucket)
     assert site_objects(remote) == local  # byte-identical, nothing missing, nothing extra
     assert len(local) == len(site) - 1
@@ -174,11 +171,7 @@ def test_faults_on_every_method_including_reads(
     assert stats.attempts[RECORD] > before.attempts[RECORD], stats  # the record was read
     assert stats.requests["PUT"] == before.requests["PUT"], stats  # found equal: no writes
     print(f"\nfaults on reads and writes survived: {stats.faults} ({dict(stats.injected)})")
-    local = {
-        p.relative_to(workspace / "site").as_posix(): p.read_bytes()
-        for p in (workspace / "site").rglob("*")
-        if p.is_file()
-    }
+    local = local_files(workspace / "site")
     assert site_objects(bucket_bytes(seaweed, deploy_inputs["bucket"])) == local
 
 
@@ -238,7 +231,7 @@ def test_a_write_that_always_fails(
     # A clean re-run finishes the job and invalidates everything that changed since v1.
     rerun = run_action(workspace, deploy_inputs)
     assert rerun.returncode == 0, rerun.describe()
-    local = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    local = local_files(root)
     assert site_objects(bucket_bytes(seaweed, bucket)) == local
     batches = invalidated_paths(moto_aws, dist)[v1_invalidations:]
     patterns = [p for batch in batches for p in batch]

@@ -20,6 +20,7 @@ import pytest
 
 from devtools.action import ActionResult, run_entrypoint
 from devtools.servers import Server, create_distribution
+from tests.integration.test_deploy import local_files
 from tests.integration.test_faults import covers, invalidated_paths
 
 RECORD = ".s3-cloudfront-deploy.json"
@@ -85,11 +86,7 @@ class Deployer:
         return out
 
     def local(self) -> dict[str, bytes]:
-        return {
-            p.relative_to(self.site).as_posix(): p.read_bytes()
-            for p in self.site.rglob("*")
-            if p.is_file()
-        }
+        return local_files(self.site)
 
     def last_paths(self) -> list[str]:
         batches = invalidated_paths(self.moto, self.dist)
