@@ -163,15 +163,7 @@ class LazyCDN:
     the path to the first S3 request (a client costs ~40 ms of CPU to create)."""
 
     def __init__(self, make: Callable[[], CDN]) -> None:
-        self._make = make
-        self._cdn: CDN | None = None
-        self._lock = threading.Lock()
-
-    def _get(self) -> CDN:
-        with self._lock:
-            if self._cdn is None:
-                self._cdn = self._make()
-            return self._cdn
+        self._get = _once(make)
 
     def origin_path(self, distribution_id: str, bucket: str) -> str | None:
         return self._get().origin_path(distribution_id, bucket)
