@@ -50,6 +50,7 @@ ENV_OVERRIDES: dict[str, str] = {
 
 DEFAULT_CONCURRENCY = 16
 DEFAULT_MAX_DELETE = 256
+DEFAULT_KEEP_REMOVED_ASSETS = "7d"  # why a week: README, "Pages already open keep working"
 DEFAULT_INVALIDATION_MAX_PATHS = 15
 DEFAULT_ROLE_SESSION_NAME = "s3-cloudfront-deploy"
 DEFAULT_ROLE_DURATION = 3600
@@ -136,6 +137,14 @@ INPUTS: tuple[InputSpec, ...] = (
         f"be deleted. Default: `{DEFAULT_MAX_DELETE}`.",
     ),
     InputSpec(
+        "keep-removed-assets",
+        DEFAULT_KEEP_REMOVED_ASSETS,
+        "How long removed fingerprinted assets (the files served `immutable`) stay in the "
+        "bucket for pages still open: a number and a unit `s`, `m`, `h` or `d` (`7d`, "
+        "`36h`, `90s`); `0` deletes them at once. Only with `delete-removed: true`. "
+        f"Default: `{DEFAULT_KEEP_REMOVED_ASSETS}`.",
+    ),
+    InputSpec(
         "exclude",
         "",
         "Newline-separated glob patterns to leave out, on top of the safe defaults "
@@ -201,6 +210,20 @@ OUTPUTS: tuple[OutputSpec, ...] = (
     ),
     OutputSpec("invalidation-paths", "The invalidated paths, as a JSON list."),
     OutputSpec("changed-keys", "The S3 keys written or deleted, as a JSON list."),
+    OutputSpec(
+        "retained-count",
+        "Removed fingerprinted assets kept in the bucket for their grace period "
+        "(`keep-removed-assets`).",
+    ),
+    OutputSpec(
+        "pruned-count",
+        "Retained assets deleted because their grace period ended (included in `deleted-count`).",
+    ),
+    OutputSpec(
+        "site-url",
+        "The site's address: the first distribution's first alias, else its "
+        "`*.cloudfront.net` domain; empty without a distribution.",
+    ),
 )
 
 INPUT_NAMES = tuple(spec.name for spec in INPUTS)

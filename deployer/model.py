@@ -44,12 +44,15 @@ class ObjectState:
 
     Written to the deploy record after a completed deploy (keyed by S3 key), and
     read back from a HEAD request (`md5` from our `x-amz-meta-md5` metadata).
-    `etag` is the ETag the object had when this state was recorded.
+    `etag` is the ETag the object had when this state was recorded. `removed_at` is set
+    only on the record entry of a retained key (see `retention.py`): when it left the
+    source, in whole seconds since the Unix epoch (UTC).
     """
 
     etag: str
     md5: str | None
     headers: Headers | None
+    removed_at: int | None = None
 
 
 class Reason(StrEnum):
@@ -78,12 +81,23 @@ class Upload:
 
 
 @dataclass(frozen=True, slots=True)
+class Retained:
+    """A removed fingerprinted asset kept in the bucket for pages still open."""
+
+    key: str
+    removed_at: int  # seconds since the Unix epoch, when it left the source
+    expires_at: int  # the first deploy from then on deletes it (prunes it)
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """What a deploy will do, decided purely from local files and remote state.
 
     `assets` go first, then `entries` (HTML and other entry files), then `deletes`.
     `invalidate_keys` are the keys whose served content differs from the last
-    completed deploy (updated or deleted; brand-new keys need none).
+    completed deploy (updated or deleted; brand-new keys need none). `retained` are
+    removed assets kept for their grace period (not deleted, not invalidated);
+    `pruned` are the `deletes` whose grace period ended (not invalidated either).
     """
 
     assets: tuple[Upload, ...]
@@ -91,6 +105,9 @@ class Plan:
     deletes: tuple[str, ...]
     unchanged: tuple[LocalFile, ...]
     invalidate_keys: tuple[str, ...]
+    retained: tuple[Retained, ...] = ()
+    pruned: tuple[str, ...] = ()
+    pruned_later: int = 0  # expired, but left for a later deploy by `max-delete`
 
     @property
     def uploads(self) -> tuple[Upload, ...]:
@@ -123,6 +140,8 @@ class Outcome:
     invalidations: list[InvalidationResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     duration_s: float = 0.0
+    site_url: str = ""  # the first distribution's alias or domain, `https://...`
+    site_prefix: str = ""  # the key prefix that `site_url` serves at `/`
 
     @property
     def unchanged_count(self) -> int:

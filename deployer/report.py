@@ -100,7 +100,21 @@ def outputs(outcome: Outcome) -> dict[str, str]:
         "invalidation-id": ",".join(ids),
         "invalidation-paths": json.dumps(list(st.paths), ensure_ascii=False),
         "changed-keys": json.dumps(changed_keys(outcome), ensure_ascii=False),
+        "retained-count": str(len(outcome.plan.retained) if outcome.plan else 0),
+        "pruned-count": str(len(pruned_keys(outcome))),
+        "site-url": outcome.site_url,
     }
+
+
+def pruned_keys(outcome: Outcome) -> tuple[str, ...]:
+    """Retained assets deleted after their grace period (in a dry run: that would be)."""
+    plan = outcome.plan
+    if plan is None or not plan.pruned:
+        return ()
+    if outcome.dry_run:
+        return plan.pruned
+    deleted = set(outcome.deleted)
+    return tuple(key for key in plan.pruned if key in deleted)
 
 
 # -- small formatters --------------------------------------------------------------------

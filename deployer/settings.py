@@ -80,6 +80,38 @@ def _int_in(low: int, high: int) -> BeforeValidator:
     return BeforeValidator(parse)
 
 
+_DURATION_RE = re.compile(r"^(\d+)\s*([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_KEEP_S = 366 * 86400  # a year and a day: longer than the `immutable` max-age is pointless
+
+
+def parse_duration(value: Any) -> Any:
+    """`7d`, `36h`, `90s`, `15m` or `0` -> whole seconds (`keep-removed-assets`)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().lower().replace("_", "")
+    if text == "0":
+        return 0
+    match = _DURATION_RE.match(text)
+    if match is None:
+        hint = (
+            f"add a unit, e.g. `{text}d` for days"
+            if text.isdigit()
+            else "use a number and a unit `s`, `m`, `h` or `d`"
+        )
+        raise ValueError(
+            f"`{value}` is not a duration; {hint} (`7d`, `36h`, `90s`), or `0` to delete "
+            "removed assets at once"
+        )
+    seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds > MAX_KEEP_S:
+        raise ValueError(
+            f"`{value}` is longer than a year (`366d`), the longest a browser keeps an "
+            "`immutable` file; use at most `366d`"
+        )
+    return seconds
+
+
 def _lines(value: Any) -> Any:
     if isinstance(value, str):
         return tuple(
@@ -152,6 +184,9 @@ class Settings(BaseModel):
     )
     delete_removed: Bool = Field(alias="delete-removed")
     max_delete: Annotated[int, _int_in(0, 10_000_000)] = Field(alias="max-delete")
+    keep_removed_assets: Annotated[int, BeforeValidator(parse_duration)] = Field(
+        alias="keep-removed-assets"
+    )  # seconds
     exclude: Annotated[tuple[str, ...], BeforeValidator(_lines)] = Field((), alias="exclude")
     cache_control: Annotated[tuple[Rule, ...], BeforeValidator(_rules)] = Field(
         (), alias="cache-control"

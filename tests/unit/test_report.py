@@ -117,6 +117,9 @@ def test_outputs_are_exactly_the_contract() -> None:
                 "robots.txt",
             ]
         ),
+        "retained-count": "0",
+        "pruned-count": "0",
+        "site-url": "",
     }
 
 
@@ -148,6 +151,9 @@ def test_outputs_before_any_plan() -> None:
         "invalidation-id": "",
         "invalidation-paths": "[]",
         "changed-keys": "[]",
+        "retained-count": "0",
+        "pruned-count": "0",
+        "site-url": "",
     }
 
 

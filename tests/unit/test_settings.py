@@ -48,6 +48,7 @@ def test_defaults_when_every_input_is_empty(workspace: Path) -> None:
     assert s.distribution_ids == ()
     assert s.delete_removed is True
     assert s.max_delete == 256
+    assert s.keep_removed_assets == 7 * 86400
     assert s.invalidation == "changed"
     assert s.invalidation_max_paths == 15
     assert s.concurrency == 16
@@ -196,6 +197,31 @@ def test_booleans_nothing_else(workspace: Path, raw: str) -> None:
 def test_integer_ranges(workspace: Path, name: str, raw: str, fragment: str) -> None:
     """Integers are whole numbers within their documented range."""
     assert fragment in problems(workspace, **{name: raw})[name.replace("_", "-")]
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"),
+    [("7d", 604800), ("36h", 129600), ("90s", 90), ("15m", 900), ("0", 0), (" 2D ", 172800)],
+)
+def test_keep_removed_assets_durations(workspace: Path, raw: str, seconds: int) -> None:
+    """`keep-removed-assets` is a number with a unit `s`, `m`, `h`, `d`, or `0`."""
+    assert load(workspace, keep_removed_assets=raw).keep_removed_assets == seconds
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        ("7", "add a unit, e.g. `7d`"),
+        ("1w", "a number and a unit `s`, `m`, `h` or `d`"),
+        ("-1d", "a number and a unit"),
+        ("1.5d", "a number and a unit"),
+        ("400d", "at most `366d`"),
+    ],
+)
+def test_keep_removed_assets_refused(workspace: Path, raw: str, fragment: str) -> None:
+    """A bad duration names the input and the fix."""
+    message = problems(workspace, keep_removed_assets=raw)["keep-removed-assets"]
+    assert fragment in message and f"`{raw}`" in message
 
 
 def test_invalidation_mode(workspace: Path) -> None:
