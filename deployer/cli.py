@@ -16,7 +16,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -230,32 +230,87 @@ def main(
             title="Unexpected error",
         )
     outcome.duration_s = time.monotonic() - started
-    return _report(runner, outcome, error, bucket=target[0], prefix=target[1])
+    try:
+        return _report(runner, outcome, error, bucket=target[0], prefix=target[1])
+    except Exception as err:  # a bug in reporting must not hide the deploy's result
+        if debug:
+            print(runner.scrub(traceback.format_exc()), file=sys.stderr)
+        if error is not None:
+            runner.error(runner.scrub(error.message), title=error.title)
+        runner.error(
+            f"Unexpected {type(err).__name__} while reporting: {runner.scrub(str(err))}. The "
+            f"deploy {'failed (see above)' if error else 'itself finished'}. This is a bug in "
+            "s3-cloudfront-deploy; re-run with `RUNNER_DEBUG=1` (or `--debug` locally) for a "
+            "traceback and report it.",
+            title="Unexpected error",
+        )
+        return EXIT_FAILED
 
 
 def _report(
     runner: Runner, outcome: Outcome, error: DeployError | None, *, bucket: str, prefix: str
 ) -> int:
+    """Log, outputs and summary; then the deploy's error (if any) and any file that could
+    not be written, each as one `::error`. Never raises for a file the runner gave us."""
     from deployer import report  # noqa: PLC0415
 
-    runner.set_outputs(report.outputs(outcome))
+    unwritten: list[str] = []
+    _write_file(
+        runner, "GITHUB_OUTPUT", unwritten, lambda: runner.set_outputs(report.outputs(outcome))
+    )
     if runner.in_actions:
         for title, rows in report.sections(outcome):
             with runner.group(title):
                 for row in rows:
                     runner.info(row)
-        runner.write_summary(
-            report.summary_markdown(outcome, bucket=bucket, prefix=prefix, error=error)
+        markdown = report.summary_markdown(outcome, bucket=bucket, prefix=prefix, error=error)
+        _write_file(
+            runner, "GITHUB_STEP_SUMMARY", unwritten, lambda: runner.write_summary(markdown)
         )
     elif text := report.terminal_report(outcome).rstrip("\n"):
         runner.info(text)
+    if error is None or (unwritten and outcome.plan is not None):
+        # What happened is in the log even when the summary could not be written.
+        runner.info(report.summary_line(outcome))
     if error is not None:
         runner.error(runner.scrub(error.message), title=error.title)
-        if error.title == "Interrupted":
-            return EXIT_INTERRUPTED
-        return EXIT_FAILED
-    runner.info(report.summary_line(outcome))
-    return EXIT_OK
+    if unwritten:
+        deployed = (
+            "The deploy failed (see the error above)" if error else "The deploy itself finished"
+        )
+        runner.error(
+            runner.scrub(
+                f"{' and '.join(unwritten)}. {deployed}; its result is in this log. This is a "
+                "problem of the runner or of an earlier step that changed or removed these "
+                "files: re-run the job, and check no step deletes the runner's file-command "
+                "files."
+            ),
+            title=_unwritten_title(unwritten),
+        )
+    if error is not None and error.title == "Interrupted":
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if error is not None or unwritten else EXIT_OK
+
+
+def _unwritten_title(unwritten: Sequence[str]) -> str:
+    if len(unwritten) > 1:
+        return "Step outputs and job summary not written"
+    return (
+        "Step outputs not written" if "GITHUB_OUTPUT" in unwritten[0] else "Job summary not written"
+    )
+
+
+def _write_file(
+    runner: Runner, variable: str, unwritten: list[str], write: Callable[[], object]
+) -> None:
+    """Run `write`; an OSError becomes a line of `unwritten` naming the file and the cause."""
+    try:
+        write()
+    except OSError as err:
+        path = err.filename if err.filename is not None else "?"
+        unwritten.append(
+            f"`{variable}` (`{path}`) could not be written: {err.strerror or type(err).__name__}"
+        )
 
 
 def console_main() -> None:

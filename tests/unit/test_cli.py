@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from deployer.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+from deployer.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _report, main
+from deployer.github import Runner
 from deployer.interface import INPUTS
+from deployer.model import Outcome
+from tests.unit.test_report import deployed
 
 
 def actions_env(tmp_path: Path, **inputs: str) -> dict[str, str]:
@@ -117,3 +120,54 @@ def test_flag_beats_environment(tmp_path: Path) -> None:
     code, text = run(["--bucket", "Flag_Bucket"], {"S3CFD_BUCKET": "env-bucket"}, tmp_path)
     assert code == EXIT_FAILED
     assert "Flag_Bucket" in text
+
+
+def test_unwritable_runner_files_give_one_error_each_and_keep_the_deploy_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """GITHUB_OUTPUT and GITHUB_STEP_SUMMARY in a folder that is gone: no traceback, the
+    deploy's own error still reported, one more ::error naming both files, secrets masked."""
+    secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYqqqqqq"
+    env = actions_env(
+        tmp_path,
+        bucket="Bad_Bucket",
+        aws_access_key_id="AKIAEXAMPLE1234",
+        aws_secret_access_key=secret,
+    )
+    gone = tmp_path / "runner-files-removed"
+    env["GITHUB_OUTPUT"] = str(gone / f"output-{secret}")
+    env["GITHUB_STEP_SUMMARY"] = str(gone / "summary")
+    code, text = run([], env, tmp_path)
+    assert code == EXIT_FAILED
+    errors = [line for line in text.splitlines() if line.startswith("::error")]
+    assert len(errors) == 2, text
+    assert "title=Invalid input `bucket`" in errors[0]
+    assert "title=Step outputs and job summary not written" in errors[1]
+    assert "GITHUB_OUTPUT" in errors[1] and "GITHUB_STEP_SUMMARY" in errors[1]
+    assert str(gone / "summary") in errors[1]
+    assert "No such file or directory" in errors[1]
+    assert "Traceback" not in text + capsys.readouterr().err
+    assert secret not in "\n".join(errors)
+    assert "output-***" in errors[1]
+    assert "Uploaded 0 files" not in text  # nothing was planned: no summary line
+
+
+def test_unwritable_summary_after_success_still_reports_the_result(tmp_path: Path) -> None:
+    """A deploy that worked, then a summary file that cannot be written: the summary line
+    and the outputs are written, then one ::error naming the summary file, exit 1."""
+
+    env = actions_env(tmp_path)
+    (tmp_path / "summary").unlink()
+    (tmp_path / "summary").mkdir()  # a folder where the file should be: IsADirectoryError
+    out = io.StringIO()
+    outcome: Outcome = deployed()
+    code = _report(Runner(env, out), outcome, None, bucket="my-site", prefix="")
+    text = out.getvalue()
+    assert code == EXIT_FAILED
+    assert "Uploaded 4 files (12.4 KB; 1 headers only), deleted 1" in text
+    errors = [line for line in text.splitlines() if line.startswith("::error")]
+    assert len(errors) == 1
+    assert "title=Job summary not written" in errors[0]
+    assert str(tmp_path / "summary") in errors[0]
+    assert "The deploy itself finished" in errors[0]
+    assert "uploaded-count<<" in Path(env["GITHUB_OUTPUT"]).read_text()
