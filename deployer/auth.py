@@ -12,7 +12,8 @@ Precedence, highest first (documented in the README, tested in `tests/unit/test_
      with the standard chain, e.g. `AWS_PROFILE`); inside Actions with none of them, fail
      with the exact `permissions:` YAML to add.
 3. Ambient keys in the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-   `AWS_SESSION_TOKEN`), e.g. exported by `aws-actions/configure-aws-credentials` in an earlier
+   `AWS_SESSION_TOKEN` or the older `AWS_SECURITY_TOKEN`, read first as botocore does),
+   e.g. exported by `aws-actions/configure-aws-credentials` in an earlier
    step or written in a local `.env` file.
 4. The standard AWS chain (profile, web identity file, container or instance role).
 

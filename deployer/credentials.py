@@ -21,6 +21,8 @@ TOKEN_VAR = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"  # noqa: S105 - a variable name, no
 ENV_KEY_ID = "AWS_ACCESS_KEY_ID"
 ENV_SECRET = "AWS_SECRET_ACCESS_KEY"  # noqa: S105 - a variable name, not a secret
 ENV_SESSION = "AWS_SESSION_TOKEN"
+# botocore reads the session token from either, the older name first (EnvProvider.TOKENS).
+ENV_TOKENS = ("AWS_SECURITY_TOKEN", ENV_SESSION)
 
 
 class Source(StrEnum):
@@ -81,7 +83,23 @@ def ambient_keys(env: Mapping[str, str]) -> Keys | None:
             f"credentials are incomplete. Set both (or neither), or pass the keys as the "
             "`aws-access-key-id` and `aws-secret-access-key` inputs."
         )
-    return Keys(key_id, secret, env_value(env, ENV_SESSION))
+    token_var = next((name for name in ENV_TOKENS if env_value(env, name)), ENV_SESSION)
+    token = env_value(env, token_var)
+    for name, value in ((ENV_KEY_ID, key_id), (ENV_SECRET, secret), (token_var, token)):
+        if value is not None and not _well_formed(value):
+            raise CredentialsError(
+                f"`{name}` has a space, a line break or another character that AWS keys "
+                "never contain inside its value, so requests could not be signed or sent. "
+                f"Set `{name}` again to the bare value on one line (no quotes, nothing "
+                "around it), e.g. copied anew from the IAM console or the credentials file."
+            )
+    return Keys(key_id, secret, token)
+
+
+def _well_formed(value: str) -> bool:
+    """Printable ASCII without whitespace: what access key IDs, secrets and session
+    tokens consist of (HTTP headers cannot carry the rest)."""
+    return value.isascii() and value.isprintable() and not any(ch.isspace() for ch in value)
 
 
 def has_oidc(env: Mapping[str, str]) -> bool:

@@ -28,6 +28,7 @@ from botocore.exceptions import (
     ConnectTimeoutError,
     EndpointConnectionError,
     NoCredentialsError,
+    PaginationError,
     PartialCredentialsError,
     ReadTimeoutError,
 )
@@ -39,6 +40,7 @@ from deployer.model import Headers, LocalFile, ObjectState, RemoteObject
 from deployer.s3wire import (
     ChunkReader,
     CredentialSource,
+    RepeatedTokenError,
     Target,
     Wire,
     WireConnectionError,
@@ -70,6 +72,8 @@ PART_SIZE = 16 * 1024 * 1024
 SMALL_BODY = 1024 * 1024
 COPY_LIMIT = 5 * 1024**3  # CopyObject's largest source; above it, send the bytes again
 META_MD5 = "md5"
+# S3's answers to a request signed at a time too far from its own (403 or 400).
+CLOCK_CODES = frozenset({"RequestTimeTooSkewed", "RequestExpired"})
 RECORD_CONTENT_TYPE = "application/json"
 RECORD_CACHE_CONTROL = "no-store"
 
@@ -526,6 +530,16 @@ class S3Store:
             raise self._unreachable(operation, err.cause_name) from None
         except (EndpointConnectionError, ConnectTimeoutError) as err:
             raise self._unreachable(operation, type(err).__name__) from None
+        except (RepeatedTokenError, PaginationError):
+            raise S3Error(
+                f"The S3 endpoint {self._endpoint_text()} answered {operation} of `{key}` "
+                "with a continuation token it had already given, so the listing would never "
+                "end; it was stopped and nothing was changed. This is a fault of the server "
+                "at `endpoint-url`: upgrade it, or report it to its maintainers.",
+                short="listing repeats itself",
+                code="RepeatedContinuationToken",
+                title="S3 listing never ends",
+            ) from None
         except WireProtocolError as err:
             raise S3Error(
                 f"The S3 endpoint {self._endpoint_text()} answered {operation} with "
@@ -652,6 +666,16 @@ def translate_client_error(
             f"The session credentials were refused ({code}). The `aws-session-token` has "
             "expired or does not belong to the keys; use fresh temporary credentials, or "
             "`role-to-assume` to obtain them for each run."
+        )
+    if code in CLOCK_CODES:
+        return S3Error(
+            f"S3 refused {what} because this machine's clock is wrong ({code}): a signed "
+            "request must be within 15 minutes of AWS's time. Set the clock right (turn on "
+            "time sync, e.g. `sudo timedatectl set-ntp true`; on a self-hosted runner or a "
+            "container host, fix its NTP), then re-run. The credentials are not at fault.",
+            short="clock is wrong",
+            code=code,
+            title="System clock is wrong",
         )
     if (
         code in ("PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraint")

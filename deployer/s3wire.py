@@ -101,6 +101,10 @@ class WireProtocolError(Exception):
     """A 2xx answer that is not what S3 sends (unparseable XML, a non-numeric size)."""
 
 
+class RepeatedTokenError(WireProtocolError):
+    """ListObjectsV2 gave a continuation token it had already given (the listing would loop)."""
+
+
 class WireConnectionError(Exception):
     """No answer after every attempt. `connected`: a connection was made at least once
     (so the server stopped answering) rather than never (unreachable endpoint)."""
@@ -417,8 +421,12 @@ class Wire:
         return parse_delete_errors(answer)
 
     def list_objects(self, prefix: str, page_size: int) -> Iterator[ListPage]:
-        """ListObjectsV2 page by page (`encoding-type=url`, as botocore asks)."""
+        """ListObjectsV2 page by page (`encoding-type=url`, as botocore asks).
+
+        A continuation token the server already gave is a server bug that would loop
+        forever: WireProtocolError (botocore's paginator stops on it too)."""
         token: str | None = None
+        seen: set[str] = set()
         while True:
             query = {"list-type": "2", "max-keys": str(page_size), "encoding-type": "url"}
             if prefix:
@@ -431,6 +439,9 @@ class Wire:
             token = page.next_token
             if token is None:
                 return
+            if token in seen:
+                raise RepeatedTokenError("ListObjectsV2 repeated a continuation token")
+            seen.add(token)
 
     # -- internals -------------------------------------------------------------------------
 

@@ -503,3 +503,52 @@ def test_listing_from_a_web_server_names_endpoint_url(seaweed: Server, tmp_path:
         web.server_close()
     assert caught.value.title == "Not an S3 endpoint"
     assert "`endpoint-url`" in str(caught.value)
+
+
+@pytest.mark.parametrize("wire", [True, False], ids=["wire", "botocore"])
+def test_a_listing_that_repeats_its_token_stops(
+    seaweed: Server, bucket: str, tmp_path: Path, wire: bool
+) -> None:
+    """A server answering every page with the same NextContinuationToken: one clear error
+    naming the endpoint's fault after two pages (as botocore's paginator), not an endless loop."""
+    client = seaweed.client("s3")
+    for i in range(3):
+        client.put_object(Bucket=bucket, Key=f"k{i}", Body=b"x")
+    pages: list[str] = []
+
+    def loop(method: str, path: str, status: int, answer: bytes) -> bytes:
+        if method != "GET" or "list-type=2" not in path:
+            return answer
+        pages.append(path)
+        return answer.replace(
+            b"<IsTruncated>false</IsTruncated>",
+            b"<IsTruncated>true</IsTruncated><NextContinuationToken>same</NextContinuationToken>",
+        )
+
+    with FaultProxy(seaweed.endpoint, response_hook=loop) as proxy:
+        store = make_store(seaweed, bucket, tmp_path, endpoint=proxy.url, wire=wire)
+        with pytest.raises(S3Error) as caught:
+            store.list_objects("")
+    assert len(pages) == 2, pages
+    assert caught.value.title == "S3 listing never ends"
+    assert "continuation token it had already given" in str(caught.value)
+    assert "`endpoint-url`" in str(caught.value)
+
+
+def test_a_wrong_clock_is_named_not_access_denied(
+    seaweed: Server, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests signed an hour in the past: the server's RequestTimeTooSkewed becomes an
+    error saying the clock is wrong and how to fix it, not "Access denied". (rclone answers
+    a plain AccessDenied, with no code to tell.)"""
+    from datetime import UTC, datetime, timedelta
+
+    an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y%m%dT%H%M%SZ")
+    monkeypatch.setattr(s3wire, "amz_now", lambda: an_hour_ago)
+    store = make_store(seaweed, bucket, tmp_path)
+    with pytest.raises(S3Error) as caught:
+        store.list_objects("")
+    assert caught.value.code in ("RequestTimeTooSkewed", "RequestExpired")
+    assert caught.value.title == "System clock is wrong"
+    assert "timedatectl set-ntp" in str(caught.value)
+    assert "Access denied" not in str(caught.value)

@@ -11,7 +11,7 @@ import pytest
 
 from deployer import auth
 from deployer.auth import make_session
-from deployer.credentials import Source, choose_source, describe
+from deployer.credentials import Source, ambient_keys, choose_source, describe
 from deployer.errors import CredentialsError
 from deployer.interface import INPUTS
 from deployer.settings import Settings, load_settings
@@ -276,3 +276,66 @@ def test_role_locally_without_any_credentials(workspace: Path) -> None:
     assert message.startswith("`role-to-assume` is set, but there are no credentials")
     assert "`AWS_PROFILE`" in message
     assert info.value.title == "No AWS credentials"
+
+
+@pytest.mark.parametrize(
+    "tokens",
+    [
+        {"AWS_SECURITY_TOKEN": "older-name-token"},
+        {"AWS_SESSION_TOKEN": "newer-name-token"},
+        {"AWS_SECURITY_TOKEN": "older-name-token", "AWS_SESSION_TOKEN": "newer-name-token"},
+        {"AWS_SECURITY_TOKEN": "", "AWS_SESSION_TOKEN": "newer-name-token"},
+    ],
+)
+def test_session_token_variables_are_read_as_botocore_reads_them(
+    workspace: Path, tokens: dict[str, str]
+) -> None:
+    """AWS_SECURITY_TOKEN counts like AWS_SESSION_TOKEN, and wins when both are set, exactly
+    the token botocore's environment provider picks; it is masked too."""
+    from botocore.credentials import EnvProvider
+
+    keys = {"AWS_ACCESS_KEY_ID": AMBIENT_KEY_ID, "AWS_SECRET_ACCESS_KEY": AMBIENT_SECRET}
+    env = make_env(workspace) | keys | tokens
+    theirs = EnvProvider(environ=keys | tokens).load()
+    assert theirs is not None
+    ambient = ambient_keys(env)
+    assert ambient is not None and ambient.token == theirs.token
+    masked: list[str] = []
+    creds = make_session(settings_for(env, workspace), env, masked.append).get_credentials()
+    assert creds is not None and creds.token == theirs.token
+    assert theirs.token in masked
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("AWS_ACCESS_KEY_ID", "AKIA EXAMPLE0001"),
+        ("AWS_SECRET_ACCESS_KEY", "first-half\nsecond-half-of-secret"),
+        ("AWS_SESSION_TOKEN", "tokenPartA1\r\ntokenRestB2"),
+        ("AWS_SECURITY_TOKEN", "tokenC3\twithTabD4"),
+        ("AWS_SECRET_ACCESS_KEY", "sécret-with-accent"),
+    ],
+)
+def test_ambient_keys_with_whitespace_inside_name_the_variable(
+    workspace: Path, name: str, value: str
+) -> None:
+    """A key with whitespace, a line break or a non-ASCII character inside: one
+    CredentialsError naming the variable, without any part of the value."""
+    env = make_env(workspace) | AMBIENT | {name: value}
+    with pytest.raises(CredentialsError) as caught:
+        make_session(settings_for(env, workspace), env, lambda _: None)
+    message = str(caught.value)
+    assert f"`{name}`" in message
+    for part in value.split():
+        assert part not in message
+
+
+def test_ambient_keys_around_whitespace_is_forgiven(workspace: Path) -> None:
+    """A trailing newline (a file read into the variable) is not part of the key."""
+    env = make_env(workspace) | {
+        "AWS_ACCESS_KEY_ID": f" {AMBIENT_KEY_ID}\n",
+        "AWS_SECRET_ACCESS_KEY": f"{AMBIENT_SECRET}\n",
+    }
+    ambient = ambient_keys(env)
+    assert ambient is not None
+    assert (ambient.access_key, ambient.secret_key) == (AMBIENT_KEY_ID, AMBIENT_SECRET)
