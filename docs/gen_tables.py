@@ -1,11 +1,13 @@
-"""Generate the README's interface tables from `deployer/interface.py` (the one source of truth).
+"""Generate both READMEs' interface tables from `deployer/interface.py` (the one source of truth).
 
     python docs/gen_tables.py            # print the tables
-    python docs/gen_tables.py --write    # rewrite them in README.md between the markers
-    python docs/gen_tables.py --check    # exit 1 when README.md is out of date
+    python docs/gen_tables.py --write    # rewrite them in README.md and README.ko.md
+    python docs/gen_tables.py --check    # exit 1 when a README is out of date
 
-Each table sits between `<!-- BEGIN GENERATED: NAME -->` and `<!-- END GENERATED: NAME -->`;
-`tests/unit/test_interface.py` fails when README.md does not hold the current text.
+Each table sits between `<!-- BEGIN GENERATED: NAME -->` and `<!-- END GENERATED: NAME -->`.
+README.ko.md's tables take their descriptions from `docs/interface_ko.py`; an input or output
+without one there stops the script with the line to add. `tests/unit/test_interface.py` and
+`tests/unit/test_readmes.py` fail when a README does not hold the current text.
 """
 
 from __future__ import annotations
@@ -13,19 +15,58 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+for _path in (ROOT, DOCS):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from interface_ko import INPUTS_KO, OUTPUTS_KO  # noqa: E402
 
 from deployer.interface import INPUTS, OUTPUTS  # noqa: E402
 
 README = ROOT / "README.md"
+README_KO = ROOT / "README.ko.md"
+
+
+class MissingKorean(Exception):
+    """An input or output has no Korean description in docs/interface_ko.py."""
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def missing_korean() -> list[str]:
+    """One instruction per input/output without a Korean description (empty when complete)."""
+    problems = []
+    for kind, table, specs in (
+        ("INPUTS_KO", INPUTS_KO, [(s.name, s.description) for s in INPUTS]),
+        ("OUTPUTS_KO", OUTPUTS_KO, [(s.name, s.description) for s in OUTPUTS]),
+    ):
+        for name, english in specs:
+            if name not in table:
+                problems.append(
+                    f'docs/interface_ko.py: add `"{name}": "<Korean description>",` to '
+                    f"{kind} (English: {english}), then run `python docs/gen_tables.py --write`"
+                )
+        known = {name for name, _ in specs}
+        problems += [
+            f"docs/interface_ko.py: {kind} has `{name}`, which deployer/interface.py no longer "
+            "defines: rename or remove it"
+            for name in table
+            if name not in known
+        ]
+    return problems
+
+
+def _korean(table: Mapping[str, str], name: str) -> str:
+    if name not in table:
+        raise MissingKorean("\n".join(missing_korean()))
+    return table[name]
 
 
 def inputs_table() -> str:
@@ -52,14 +93,43 @@ def local_table() -> str:
     return "\n".join(rows)
 
 
-TABLES = {"inputs": inputs_table, "outputs": outputs_table, "local": local_table}
+def inputs_table_ko() -> str:
+    rows = ["| 입력 | 설명 |", "| --- | --- |"]
+    for spec in INPUTS:
+        name = f"`{spec.name}`" + " (비밀)" * spec.secret
+        rows.append(f"| {name} | {_cell(_korean(INPUTS_KO, spec.name))} |")
+    return "\n".join(rows)
 
 
-def block(name: str) -> str:
+def outputs_table_ko() -> str:
+    rows = ["| 출력 | 설명 |", "| --- | --- |"]
+    rows += [f"| `{s.name}` | {_cell(_korean(OUTPUTS_KO, s.name))} |" for s in OUTPUTS]
+    return "\n".join(rows)
+
+
+def local_table_ko() -> str:
+    rows = ["| 입력 | 명령줄 플래그 | 환경 변수 / `.env` 변수 |", "| --- | --- | --- |"]
+    for spec in INPUTS:
+        var = f"`{spec.env_var}`" + " (표준 `AWS_*` 변수를 권장)" * spec.secret
+        rows.append(f"| `{spec.name}` | `{spec.flag}` | {var} |")
+    return "\n".join(rows)
+
+
+Tables = dict[str, Callable[[], str]]
+TABLES: Tables = {"inputs": inputs_table, "outputs": outputs_table, "local": local_table}
+TABLES_KO: Tables = {
+    "inputs": inputs_table_ko,
+    "outputs": outputs_table_ko,
+    "local": local_table_ko,
+}
+READMES: dict[Path, Tables] = {README: TABLES, README_KO: TABLES_KO}
+
+
+def block(name: str, tables: Tables = TABLES) -> str:
     """The full generated block, markers included."""
     return (
         f"<!-- BEGIN GENERATED: {name} (python docs/gen_tables.py --write) -->\n\n"
-        f"{TABLES[name]()}\n\n"
+        f"{tables[name]()}\n\n"
         f"<!-- END GENERATED: {name} -->"
     )
 
@@ -70,35 +140,41 @@ def _pattern(name: str) -> re.Pattern[str]:
     )
 
 
-def render(text: str) -> str:
+def render(text: str, tables: Tables = TABLES, filename: str = "README.md") -> str:
     """`text` with every generated block replaced by its current content."""
-    for name in TABLES:
+    for name in tables:
         match = _pattern(name).search(text)
         if match is None:
-            raise SystemExit(f"README.md has no `<!-- BEGIN GENERATED: {name} -->` block")
-        text = text[: match.start()] + block(name) + text[match.end() :]
+            raise SystemExit(f"{filename} has no `<!-- BEGIN GENERATED: {name} -->` block")
+        text = text[: match.start()] + block(name, tables) + text[match.end() :]
     return text
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--write", action="store_true", help="update README.md in place")
-    parser.add_argument("--check", action="store_true", help="exit 1 if README.md is stale")
+    parser.add_argument("--write", action="store_true", help="update the READMEs in place")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a README is stale")
     args = parser.parse_args(argv)
+    problems = missing_korean()
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return 1
     if not args.write and not args.check:
-        print("\n\n".join(block(name) for name in TABLES))
+        print("\n\n".join(block(name, tables) for tables in READMES.values() for name in tables))
         return 0
-    current = README.read_text(encoding="utf-8")
-    fresh = render(current)
-    if args.check:
-        if fresh != current:
-            print("README.md tables are stale: run `python docs/gen_tables.py --write`")
-            return 1
-        return 0
-    if fresh != current:
-        README.write_text(fresh, encoding="utf-8")
-        print("README.md tables updated")
-    return 0
+    stale = 0
+    for path, tables in READMES.items():
+        current = path.read_text(encoding="utf-8")
+        fresh = render(current, tables, path.name)
+        if fresh == current:
+            continue
+        if args.check:
+            print(f"{path.name} tables are stale: run `python docs/gen_tables.py --write`")
+            stale = 1
+        else:
+            path.write_text(fresh, encoding="utf-8")
+            print(f"{path.name} tables updated")
+    return stale
 
 
 if __name__ == "__main__":

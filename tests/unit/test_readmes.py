@@ -1,0 +1,164 @@
+"""README.md and README.ko.md stay in step: inputs, outputs, troubleshooting, examples.
+
+The inputs/outputs tables of both READMEs are generated (`docs/gen_tables.py`), the Korean
+descriptions from `docs/interface_ko.py`. Each failure message says what to add where.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import re
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml  # type: ignore[import-untyped]
+
+from deployer.interface import INPUTS, OUTPUTS
+
+ROOT = Path(__file__).resolve().parents[2]
+EN, KO = "README.md", "README.ko.md"
+TROUBLESHOOTING = {EN: "## Troubleshooting", KO: "## 문제 해결"}
+
+
+def _gen_tables() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gen_tables", ROOT / "docs" / "gen_tables.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _text(name: str) -> str:
+    return (ROOT / name).read_text(encoding="utf-8")
+
+
+def troubleshooting_titles(text: str, heading: str) -> list[str]:
+    """Each troubleshooting row's title: the bold and `code` spans of its first cell.
+
+    The English message titles (**Too many deletions**) and codes (`AccessDenied`) are
+    what the program prints in both languages, so they name a row in either README (in
+    sorted order: word order differs by language). A row with neither (a symptom in
+    words) is matched by its position.
+    """
+    start = text.index(heading + "\n")
+    lines = text[start:].splitlines()[1:]
+    first = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    rows = []
+    for line in lines[first + 2 :]:
+        if not line.startswith("|"):
+            break
+        cell = line.split("|")[1]
+        spans = [bold or code for bold, code in re.findall(r"\*\*(.+?)\*\*|`([^`]+)`", cell)]
+        named = " ".join(f"`{s}`" for s in sorted(spans))  # word order differs by language
+        rows.append(named or "(a row without a bold or `code` title)")
+    return rows
+
+
+def test_troubleshooting_titles_parse() -> None:
+    """The parser finds bold titles and codes in the first cell, in order, and stops at the end."""
+    text = (
+        "## T\n\nintro\n\n| a | b |\n| --- | --- |\n"
+        "| **Access denied** on `PutObject` / `DeleteObjects` | x |\n"
+        "| The site is old | y |\n\nafter\n| **Not a row** | z |\n"
+    )
+    assert troubleshooting_titles(text, "## T") == [
+        "`Access denied` `DeleteObjects` `PutObject`",
+        "(a row without a bold or `code` title)",
+    ]
+
+
+def test_troubleshooting_rows_in_step() -> None:
+    """Both READMEs have the same troubleshooting rows (by title), in the same order."""
+    english = troubleshooting_titles(_text(EN), TROUBLESHOOTING[EN])
+    korean = troubleshooting_titles(_text(KO), TROUBLESHOOTING[KO])
+    problems = []
+    matcher = difflib.SequenceMatcher(a=english, b=korean, autojunk=False)
+    for op, a1, a2, b1, b2 in matcher.get_opcodes():
+        if op in ("delete", "replace"):
+            problems += [
+                f"{KO} `{TROUBLESHOOTING[KO]}` lacks the row {english[i]} ({EN} row {i + 1}): "
+                "add it in the same place (keep the English title in bold / `code`)"
+                for i in range(a1, a2)
+            ]
+        if op in ("insert", "replace"):
+            problems += [
+                f"{EN} `{TROUBLESHOOTING[EN]}` lacks the row {korean[i]} ({KO} row {i + 1}): "
+                "add it in the same place"
+                for i in range(b1, b2)
+            ]
+    assert not problems, "\n".join(problems)
+    assert len(english) >= 20
+
+
+def test_every_input_and_output_has_a_korean_description() -> None:
+    """docs/interface_ko.py describes exactly the interface's inputs and outputs."""
+    problems = _gen_tables().missing_korean()
+    assert not problems, "\n".join(problems)
+
+
+def test_korean_descriptions_state_the_current_default() -> None:
+    """Each Korean input description says its default like the English one does."""
+    ko = _gen_tables().INPUTS_KO
+    for spec in INPUTS:
+        text = ko[spec.name]
+        assert "기본값:" in text or text.endswith("필수."), (
+            f"docs/interface_ko.py: end the `{spec.name}` description with `기본값: ...` or `필수.`"
+        )
+        if spec.default:
+            assert f"`{spec.default}`" in text, (
+                f"docs/interface_ko.py: the `{spec.name}` description must state its default "
+                f"`{spec.default}` (English: {spec.description})"
+            )
+
+
+@pytest.mark.parametrize("name", [EN, KO])
+def test_every_input_and_output_is_in_each_readme(name: str) -> None:
+    """Every input and output name appears as `code` in both READMEs."""
+    text = _text(name)
+    names = [s.name for s in INPUTS] + [s.name for s in OUTPUTS]
+    missing = [n for n in names if f"`{n}`" not in text]
+    assert not missing, f"{name} does not name {missing}: run `python docs/gen_tables.py --write`"
+
+
+def _action_steps(text: str) -> list[dict[str, Any]]:
+    """The `with:` of every workflow step in the README's YAML blocks that uses the action."""
+    steps = []
+    for block in re.findall(r"```ya?ml\n(.*?)```", text, re.DOTALL):
+        document = yaml.safe_load(block)
+        items = document if isinstance(document, list) else document.get("jobs", {})
+        if isinstance(items, dict):
+            items = [s for job in items.values() for s in job.get("steps", [])]
+        steps += [s["with"] for s in items if "s3-cloudfront-deploy" in str(s.get("uses", ""))]
+    return steps
+
+
+def test_workflow_examples_in_step() -> None:
+    """Both READMEs show the same workflow examples (the action's `with:`), in the same order."""
+    english, korean = _action_steps(_text(EN)), _action_steps(_text(KO))
+    assert len(english) >= 10
+    diff = "\n".join(
+        difflib.unified_diff(
+            [repr(s) for s in english], [repr(s) for s in korean], EN, KO, lineterm=""
+        )
+    )
+    assert english == korean, f"add the same example to both READMEs:\n{diff}"
+
+
+@pytest.mark.parametrize("name", [EN, KO])
+def test_every_workflow_example_sets_aws_region(name: str) -> None:
+    """Without `aws-region` a bucket outside us-east-1 fails: every example states it."""
+    steps = _action_steps(_text(name))
+    for path in sorted((ROOT / "docs" / "examples").glob("*.yml")):
+        steps += _action_steps("```yaml\n" + path.read_text(encoding="utf-8") + "```")
+    for step in steps:
+        assert "aws-region" in step, f"{name}: an example without `aws-region`: {step}"
+
+
+def test_policy_examples_in_step() -> None:
+    """The JSON policies (bucket, IAM, trust) are the same in both READMEs."""
+    english, korean = (re.findall(r"```json\n(.*?)```", _text(n), re.DOTALL) for n in (EN, KO))
+    assert len(english) >= 3
+    assert english == korean, "the JSON policy examples differ between README.md and README.ko.md"
