@@ -51,6 +51,11 @@ INPUTS_KO: dict[str, str] = {
     "max-delete": (
         "지울 객체가 이보다 많으면 아무것도 쓰기 전에 배포 전체를 거부합니다. 기본값: `256`."
     ),
+    "keep-removed-assets": (
+        "지워진 지문(해시) 붙은 에셋(`immutable`로 제공되는 파일)을 아직 열려 있는 페이지를 위해 "
+        "버킷에 남겨 둘 기간: 숫자와 단위 `s`, `m`, `h`, `d`(`7d`, `36h`, `90s`). `0`이면 바로 "
+        "지웁니다. `delete-removed: true`일 때만. 기본값: `7d`."
+    ),
     "exclude": (
         "올리지 않을 glob 패턴, 한 줄에 하나. 기본 제외(`.git/`, `.github/`, `.env*`, "
         "`.DS_Store`, `Thumbs.db`)에 더해집니다. 패턴에 맞는 원격 객체도 지우지 않고 둡니다. "
@@ -90,4 +95,12 @@ OUTPUTS_KO: dict[str, str] = {
     ),
     "invalidation-paths": "무효화한 경로, JSON 목록.",
     "changed-keys": "쓰거나 지운 S3 키, JSON 목록.",
+    "retained-count": (
+        "유예 기간 동안 버킷에 남겨 둔, 지워진 지문 붙은 에셋 수(`keep-removed-assets`)."
+    ),
+    "pruned-count": "유예 기간이 끝나 지운, 남겨 두었던 에셋 수(`deleted-count`에 포함).",
+    "site-url": (
+        "사이트 주소: 첫 CloudFront 배포의 첫 대체 도메인 이름, 없으면 그 `*.cloudfront.net` "
+        "도메인. CloudFront 배포가 없으면 빈 값."
+    ),
 }
