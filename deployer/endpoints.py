@@ -6,7 +6,8 @@ Network limits shared by botocore's clients (`deployer/aws.py`) and `deployer/s3
 with keys known up front (key inputs or ambient keys) lists and uploads before botocore
 is even imported (it costs ~0.14 s of CPU to import botocore and build an S3 client):
 
-- a custom endpoint (`endpoint-url`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`):
+- a custom endpoint (`endpoint-url`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`; the
+  variables not when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is `true`, as botocore):
   path style, `{endpoint}/{bucket}/{key}`, signed for `aws-region`, exactly what the
   botocore client is configured to do (`aws.s3_client`);
 - AWS in a standard commercial region, with no AWS config file and none of the variables
@@ -25,9 +26,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from urllib.parse import urlsplit
 
+from deployer.awsconfig import config_path, ignores_configured_endpoints
 from deployer.s3wire import Target, host_port
 from deployer.settings import Settings
 
@@ -53,10 +54,14 @@ _COMMERCIAL_REGION = re.compile(
 
 
 def s3_endpoint(settings: Settings, env: Mapping[str, str] | None = None) -> str | None:
-    """The custom S3 endpoint in effect, if any: the input first, then the variables."""
+    """The custom S3 endpoint in effect, if any: the input first, then the variables,
+    unless `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` says to ignore them (as botocore does:
+    an explicit endpoint still counts, configured ones do not)."""
     if settings.endpoint_url:
         return settings.endpoint_url
     environ = os.environ if env is None else env
+    if ignores_configured_endpoints(environ):
+        return None
     for name in S3_ENDPOINT_VARIABLES:
         value = environ.get(name, "").strip()
         if value:
@@ -87,9 +92,7 @@ def s3_target(settings: Settings, env: Mapping[str, str]) -> Target | None:
 
 def _has_aws_config(env: Mapping[str, str]) -> bool:
     """A non-empty AWS config file (it may set endpoints, FIPS or dual-stack)."""
-    named = env.get("AWS_CONFIG_FILE", "").strip()
-    home = env.get("HOME", "").strip()
-    path = Path(named).expanduser() if named else (Path(home) / ".aws" / "config" if home else None)
+    path = config_path(env)
     try:
         return path is not None and path.stat().st_size > 0
     except OSError:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -31,9 +32,11 @@ from botocore.exceptions import (
     PaginationError,
     PartialCredentialsError,
     ReadTimeoutError,
+    SSLError,
 )
 
 from deployer import __version__, endpoints
+from deployer.awsconfig import BlankCABundleError, CABundle, ca_bundle
 from deployer.endpoints import MULTIPART_CONCURRENCY
 from deployer.errors import CredentialsError, DeployError, RemoteError
 from deployer.model import Headers, LocalFile, ObjectState, RemoteObject
@@ -43,6 +46,8 @@ from deployer.s3wire import (
     RepeatedTokenError,
     Target,
     Wire,
+    WireCABundleError,
+    WireCertificateError,
     WireConnectionError,
     WireError,
     WireProtocolError,
@@ -158,27 +163,52 @@ def make_wire(target: Target, credentials: CredentialSource) -> Wire | None:
         connect_timeout=endpoints.CONNECT_TIMEOUT_S,
         read_timeout=endpoints.READ_TIMEOUT_S,
         user_agent=f"s3-cloudfront-deploy/{__version__}",
-        ca_file=_ca_bundle() if target.scheme == "https" else None,
+        ca_file=_ca_bundle().path if target.scheme == "https" else None,
     )
 
 
-def _ca_bundle() -> str | None:
-    """The CA bundle botocore would use: `AWS_CA_BUNDLE`, else certifi's if installed,
-    else the one botocore ships (found without importing botocore)."""
-    import importlib.util  # noqa: PLC0415
+def _ca_bundle() -> CABundle:
+    """The CA bundle botocore would use (`awsconfig.ca_bundle`, over the process
+    environment botocore reads); a blank setting is an error naming it."""
     import os  # noqa: PLC0415
 
-    named = os.environ.get("AWS_CA_BUNDLE", "").strip()
-    if named:
-        return named
-    if importlib.util.find_spec("certifi") is not None:
-        import certifi  # noqa: PLC0415
+    try:
+        return ca_bundle(os.environ)
+    except BlankCABundleError as err:
+        raise S3Error(
+            f"{err.source} is set but empty, so there is no CA bundle to verify the S3 "
+            "endpoint's certificate with (botocore refuses it too). Set it to the path of "
+            "a PEM file of trusted certificates, or unset it to use the default bundle.",
+            short="CA bundle setting empty",
+            code="InvalidCABundle",
+            title="CA bundle problem",
+        ) from None
 
-        return str(certifi.where())
-    spec = importlib.util.find_spec("botocore")
-    if spec is None or spec.origin is None:
-        return None
-    return str(Path(spec.origin).parent / "cacert.pem")
+
+def _untrusted(endpoint: str, reason: str) -> S3Error:
+    """The endpoint's certificate failed verification: which bundle, and how to fix it."""
+    bundle = _ca_bundle()
+    if bundle.source == "the default CA bundle":
+        fix = (
+            "If the endpoint uses a private certificate authority (MinIO or another "
+            "self-hosted S3, or TLS inspection on a self-hosted runner), set "
+            "`AWS_CA_BUNDLE` (or `ca_bundle` in the AWS config file, or "
+            "`REQUESTS_CA_BUNDLE`) to the path of that authority's certificate (PEM)."
+        )
+    else:
+        fix = (
+            f"The certificates in `{bundle.path}` (from {bundle.source}) do not include the "
+            "authority that signed it: point that setting at the PEM file of the right "
+            "certificate authority."
+        )
+    return S3Error(
+        f"The TLS certificate of the S3 endpoint {endpoint} is not trusted ({reason}); "
+        f"nothing was sent to it and it was not retried. {fix} If the certificate is for "
+        "another host name, check `endpoint-url`.",
+        short="certificate not trusted",
+        code="CertificateNotTrusted",
+        title="Untrusted TLS certificate",
+    )
 
 
 class S3Store:
@@ -521,6 +551,23 @@ class S3Store:
                 "No AWS credentials were found. Pass `aws-access-key-id` and "
                 "`aws-secret-access-key` from repository secrets, or `role-to-assume` with "
                 "`permissions: id-token: write`."
+            ) from None
+        except WireCertificateError as err:
+            raise _untrusted(self._endpoint_text(), err.reason) from None
+        except SSLError as err:
+            found = re.search(r"certificate verify failed: ([^(\]]+)", str(err))
+            reason = found.group(1).strip() if found else "certificate verify failed"
+            raise _untrusted(self._endpoint_text(), reason) from None
+        except WireCABundleError as err:
+            bundle = _ca_bundle()
+            raise S3Error(
+                f"The CA bundle `{err.path}` (from {bundle.source}) cannot be used to verify "
+                f"the S3 endpoint's certificate: {err.reason}. Point that setting at a "
+                "readable PEM file of trusted certificates, or unset it to use the default "
+                "bundle.",
+                short="CA bundle unusable",
+                code="InvalidCABundle",
+                title="CA bundle problem",
             ) from None
         except WireConnectionError as err:
             if err.connected:

@@ -37,17 +37,15 @@ import http.client
 import random
 import re
 import select
+import ssl  # imported by http.client anyway
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import BinaryIO, Protocol
 from urllib.parse import quote, urlsplit
-
-if TYPE_CHECKING:
-    import ssl
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -113,6 +111,23 @@ class WireConnectionError(Exception):
         super().__init__(type(cause).__name__)
         self.cause_name = type(cause).__name__
         self.connected = connected
+
+
+class WireCertificateError(Exception):
+    """The HTTPS endpoint's certificate failed verification. Not retried: it cannot pass."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class WireCABundleError(Exception):
+    """The CA bundle file could not be loaded (missing, unreadable, not PEM)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(reason)
+        self.path = path
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -485,6 +500,8 @@ class Wire:
             except (OSError, http.client.HTTPException) as err:
                 connected = connected or conn.sock is not None
                 conn.close()
+                if isinstance(err, ssl.SSLCertVerificationError):
+                    raise WireCertificateError(err.verify_message or str(err)) from None
                 if last:
                     raise WireConnectionError(err, connected=connected) from None
                 self.sleep(backoff_s(attempt))
@@ -522,11 +539,13 @@ class Wire:
         host = self.target.netloc
         conn: _HTTPConnection
         if self.target.scheme == "https":
-            import ssl  # noqa: PLC0415  (only for HTTPS endpoints)
-
             with self._lock:
                 if self._context is None:
-                    self._context = ssl.create_default_context(cafile=self.ca_file)
+                    try:
+                        self._context = ssl.create_default_context(cafile=self.ca_file)
+                    except OSError as err:  # ssl.SSLError included
+                        reason = getattr(err, "strerror", None) or str(err)
+                        raise WireCABundleError(self.ca_file or "", reason) from None
                 context = self._context
             conn = _HTTPSConnection(host, timeout=self.connect_timeout, context=context)
         else:

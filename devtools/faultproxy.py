@@ -28,6 +28,9 @@ SignatureDoesNotMatch). Only hop-by-hop headers (`Connection`, `Keep-Alive`,
 `response_hook(method, path, status, body) -> body` may rewrite what the server
 answered (a malformed listing, say); Content-Length follows the new body.
 
+`tls` (a server-side `ssl.SSLContext`) makes it serve HTTPS: an endpoint with a
+certificate of one's choosing in front of a plain-HTTP server.
+
 `proxy.stats` counts what happened (thread-safe snapshot): requests per method,
 faults injected per kind, writes that landed (2xx from the server), and the keys
 whose PUT landed, in order. Run it by hand with
@@ -42,6 +45,7 @@ import io
 import random
 import re
 import socket
+import ssl
 import struct
 import subprocess
 import tempfile
@@ -151,6 +155,7 @@ class FaultProxy:
         *,
         port: int = 0,
         response_hook: ResponseHook | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         parts = urlsplit(upstream)
         if parts.scheme != "http" or not parts.hostname:
@@ -165,6 +170,10 @@ class FaultProxy:
         self._per_key: Counter[tuple[str, str]] = Counter()
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(self))
         self._server.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:  # serve HTTPS (the TLS handshake happens on accept)
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -174,7 +183,7 @@ class FaultProxy:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> FaultProxy:
         self._thread = threading.Thread(

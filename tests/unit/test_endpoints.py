@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import botocore.session
 import pytest
 
 from deployer.aws import prepare_session, s3_client
-from deployer.endpoints import BOTOCORE_ENDPOINT_VARIABLES, S3_ENDPOINT_VARIABLES, s3_target
+from deployer.endpoints import (
+    BOTOCORE_ENDPOINT_VARIABLES,
+    S3_ENDPOINT_VARIABLES,
+    s3_endpoint,
+    s3_target,
+)
 from deployer.s3 import _probe_target
 from deployer.s3wire import Target
 from deployer.settings import Settings, load_settings
@@ -32,7 +38,12 @@ def botocores(settings: Settings) -> Target | None:
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """botocore reads the process environment: keep endpoint and config variables out."""
-    for name in (*S3_ENDPOINT_VARIABLES, *BOTOCORE_ENDPOINT_VARIABLES, "AWS_CONFIG_FILE"):
+    for name in (
+        *S3_ENDPOINT_VARIABLES,
+        *BOTOCORE_ENDPOINT_VARIABLES,
+        "AWS_CONFIG_FILE",
+        "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
 
@@ -99,3 +110,47 @@ def test_endpoint_variables_count_like_the_input(tmp_path: Path) -> None:
     wanted = settings(tmp_path, "my-site", "us-east-1", None)
     target = s3_target(wanted, {"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:7000"})
     assert target == Target("http", "127.0.0.1:7000", "/my-site", "us-east-1")
+
+
+@pytest.mark.parametrize("ignore", ["true", "TRUE", "false", " true", ""])
+@pytest.mark.parametrize("endpoint_input", [None, "http://127.0.0.1:8333"])
+def test_ignore_configured_endpoint_urls_as_botocore(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ignore: str, endpoint_input: str | None
+) -> None:
+    """AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: our own resolution sends the bucket where
+    botocore's client does (`true` in any case ignores AWS_ENDPOINT_URL_S3, anything else
+    does not; the `endpoint-url` input counts either way), so every request goes there."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:7000")
+    monkeypatch.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", ignore)
+    wanted = settings(tmp_path, "my-site", "eu-west-1", endpoint_input)
+    env = dict(os.environ)
+    session = prepare_session(botocore.session.Session())
+    session.set_credentials("AKIAEXAMPLE", "secret")
+    client = s3_client(session, wanted, env=env)
+    theirs = _probe_target(client, wanted.bucket)
+    assert s3_target(wanted, env) == theirs
+    if endpoint_input is None and ignore.lower() == "true":
+        assert theirs == Target("https", "my-site.s3.eu-west-1.amazonaws.com", "", "eu-west-1")
+    else:
+        assert theirs is not None and theirs.netloc.startswith("127.0.0.1:")
+
+
+def test_ignore_configured_endpoint_urls_in_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same setting in the profile of the AWS config file: no custom endpoint (so no
+    path style either), and botocore's client goes to AWS too."""
+    config = tmp_path / "config"
+    config.write_text("[profile site]\nignore_configured_endpoint_urls = true\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "site")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:7000")
+    wanted = settings(tmp_path, "my-site", "eu-west-1", None)
+    env = dict(os.environ)
+    assert s3_endpoint(wanted, env) is None
+    session = prepare_session(botocore.session.Session())
+    session.set_credentials("AKIAEXAMPLE", "secret")
+    theirs = _probe_target(s3_client(session, wanted, env=env), wanted.bucket)
+    assert theirs == Target("https", "my-site.s3.eu-west-1.amazonaws.com", "", "eu-west-1")
+    monkeypatch.setenv("AWS_PROFILE", "other")  # another profile: the variable counts
+    assert s3_endpoint(wanted, dict(os.environ)) == "http://127.0.0.1:7000"
