@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from deployer.credentials import Keys
 
 PROGRESS_EVERY_S = 2.0
+STALLED_EVERY_S = 30.0  # while nothing finishes, one line this often (not every 2 s)
 _T = TypeVar("_T")
 _I = TypeVar("_I")
 DELETE_BATCH = 1000
@@ -252,29 +253,53 @@ def short_reason(err: BaseException) -> str:
 
 
 class _Progress:
-    """Prints a progress line at most every `PROGRESS_EVERY_S` seconds, and at the end."""
+    """Prints a progress line at most every `PROGRESS_EVERY_S` seconds, and at the end.
 
-    def __init__(self, log: Log, label: str, total: int, clock: Callable[[], float]) -> None:
+    A line is printed only when something moved since the last one: while requests wait
+    (S3 retrying after errors, throttling, a slow link), the same line is not repeated
+    every two seconds; instead, every `STALLED_EVERY_S`, one line says how long nothing
+    has finished, with what `waiting()` says is going on (retries and why), if anything.
+    """
+
+    def __init__(
+        self,
+        log: Log,
+        label: str,
+        total: int,
+        clock: Callable[[], float],
+        waiting: Callable[[], str] = lambda: "",
+    ) -> None:
         self.log, self.label, self.total, self.clock = log, label, total, clock
+        self.waiting = waiting
         self.done = 0
         self.bytes = 0
-        self.last = clock()
+        self.last = self.moved_at = clock()
+        self.shown = (0, 0)
 
     def step(self, size: int = 0, count: int = 1) -> None:
         self.done += count
         self.bytes += size
+        self.moved_at = self.clock()
         self.tick()
 
     def tick(self) -> None:
         now = self.clock()
-        if now - self.last >= PROGRESS_EVERY_S and self.done < self.total:
+        if now - self.last < PROGRESS_EVERY_S or self.done >= self.total:
+            return
+        if (self.done, self.bytes) != self.shown:
             self.last = now
-            self._print()
+            self._print("")
+        elif now - self.last >= STALLED_EVERY_S:
+            self.last = now
+            waiting = self.waiting()
+            still = f"nothing finished for {now - self.moved_at:.0f} s"
+            self._print(f"; {still}" + (f", {waiting}" if waiting else ""))
 
-    def _print(self) -> None:
+    def _print(self, note: str) -> None:
+        self.shown = (self.done, self.bytes)
         pct = 100 * self.done // max(1, self.total)
         extra = f", {format_bytes(self.bytes)}" if self.bytes else ""
-        self.log.progress(f"{self.label}: {self.done}/{self.total} ({pct}%){extra}")
+        self.log.progress(f"{self.label}: {self.done}/{self.total} ({pct}%){extra}{note}")
 
 
 _Done = tuple[_I, BaseException | None, _T | None]
@@ -389,6 +414,8 @@ class _Deployment:
     def run(self) -> None:
         settings, store, log, outcome = self.settings, self.store, self.log, self.outcome
         outcome.dry_run = settings.dry_run
+        outcome.distribution_ids = settings.distribution_ids
+        outcome.invalidation = settings.invalidation
         prefix = settings.destination_prefix
 
         with ThreadPoolExecutor(
@@ -421,7 +448,9 @@ class _Deployment:
             # Drained from the list as it is indexed (with the scan's strings shared), so the
             # listing is not held twice at once.
             listing = plan.index_listing(_drain(listed.result()), scan.files)
-            log.info(f"Listed {len(listing)} objects under s3://{settings.bucket}/{prefix}")
+            log.info(
+                f"Listed {plural(len(listing), 'object')} under s3://{settings.bucket}/{prefix}"
+            )
             record_entries, record_current = self.known_record(scan.files, listing)
             # A wrong `distribution-id` fails here, before any write.
             self.origins = looked_up.result()
@@ -448,12 +477,14 @@ class _Deployment:
             self.unvouch_header_copies(the_plan, record_entries)
 
             # 5-6. Assets, then entry files only when every asset landed.
-            self.upload_phase(pool, "Uploading assets", the_plan.assets)
+            self.upload_phase(pool, "assets", the_plan.assets)
             if not outcome.failed:
-                self.upload_phase(pool, "Uploading HTML and entry files", the_plan.entries)
+                self.upload_phase(pool, "HTML and entry files", the_plan.entries)
             elif the_plan.entries:
+                count = len(the_plan.entries)
                 self.warn(
-                    f"{len(the_plan.entries)} HTML and entry files were not uploaded "
+                    f"{plural(count, 'HTML or entry file was', 'HTML and entry files were')}"
+                    f" not uploaded ({_some_keys(u.file.key for u in the_plan.entries)}) "
                     "because some assets failed: the live pages keep referring to "
                     "assets that exist.",
                     "Entry files held back",
@@ -465,7 +496,8 @@ class _Deployment:
             delete_error = self.delete_phase(the_plan.deletes)
         elif the_plan.deletes:
             self.warn(
-                f"{len(the_plan.deletes)} deletions were skipped because some uploads failed.",
+                f"{plural(len(the_plan.deletes), 'deletion was', 'deletions were')} skipped "
+                "because some uploads failed.",
                 "Deletions skipped",
             )
 
@@ -599,7 +631,7 @@ class _Deployment:
         if not keys:
             return {}
         self.log.info(
-            f"Checking {len(keys)} objects whose ETag does not prove their content (HEAD)"
+            f"Checking {plural(len(keys), 'object')} whose ETag does not prove the content (HEAD)"
         )
         heads: dict[str, ObjectState] = {}
         denied = 0
@@ -617,14 +649,14 @@ class _Deployment:
                 progress.step()
         if denied:
             self.warn(
-                f"HEAD was denied for {denied} objects, so their content cannot be "
+                f"HEAD was denied for {plural(denied, 'object')}, so their content cannot be "
                 "verified and they are uploaded again. Allow `s3:GetObject` on the "
                 "bucket's objects to avoid that.",
                 "HEAD denied",
             )
         return heads
 
-    def upload_phase(self, pool: ThreadPoolExecutor, label: str, uploads: Sequence[Upload]) -> None:
+    def upload_phase(self, pool: ThreadPoolExecutor, what: str, uploads: Sequence[Upload]) -> None:
         if not uploads:
             return
         outcome = self.outcome
@@ -651,6 +683,7 @@ class _Deployment:
                 f"Could not upload `{upload.file.key}`: {reason}", title="Upload failed"
             )
 
+        label = f"{'Would upload' if self.settings.dry_run else 'Uploading'} {what}"
         self.log.info(f"{label}: {plural(len(uploads), 'file')}")
         progress = _Progress(self.log, label, len(uploads), self.clock)
         _run_parallel(pool, uploads, work, on_error, progress, workers=self.settings.concurrency)
@@ -658,9 +691,10 @@ class _Deployment:
     def delete_phase(self, deletes: Sequence[str]) -> DeployError | None:
         if not deletes:
             return None
-        self.log.info(f"Deleting {len(deletes)} objects")
+        verb = "Would delete" if self.settings.dry_run else "Deleting"
+        self.log.info(f"{verb} {plural(len(deletes), 'object')}")
         failures: list[tuple[str, str]] = []
-        progress = _Progress(self.log, "Deleted", len(deletes), self.clock)
+        progress = _Progress(self.log, verb, len(deletes), self.clock)
         for start in range(0, len(deletes), DELETE_BATCH):
             batch = deletes[start : start + DELETE_BATCH]
             try:
@@ -676,7 +710,7 @@ class _Deployment:
         shown = ", ".join(f"`{key}` ({why})" for key, why in failures[:10])
         more = f" and {len(failures) - 10} more" if len(failures) > 10 else ""
         return RemoteError(
-            f"{len(failures)} object(s) could not be deleted: {shown}{more}. Every upload "
+            f"{plural(len(failures), 'object')} could not be deleted: {shown}{more}. Every upload "
             "landed and the other deletions were done. Check the IAM policy allows "
             "`s3:DeleteObject` on these keys and re-run the workflow.",
             title="Some deletions failed",
@@ -709,7 +743,7 @@ class _Deployment:
             all_paths.extend(p for p in paths if p not in all_paths)
             outcome.invalidation_paths = tuple(all_paths)
             if settings.dry_run:
-                log.info(f"Would invalidate {len(paths)} paths on `{dist}`")
+                log.info(f"Would invalidate {plural(len(paths), 'path')} on `{dist}`")
                 continue
             log.info(
                 f"Invalidation `{result.invalidation_id}` on `{dist}`: {plural(len(paths), 'path')}"
@@ -748,7 +782,8 @@ class _Deployment:
         timeout = self.settings.wait_timeout_s
         deadline = self.clock() + timeout
         self.log.info(
-            f"Waiting for {len(results)} invalidation(s) to complete (at most {timeout:.0f} s)"
+            f"Waiting for {plural(len(results), 'invalidation')} to complete "
+            f"(at most {timeout:.0f} s)"
         )
         for result in results:
             remaining = max(0.0, deadline - self.clock())
@@ -773,6 +808,13 @@ class _Deployment:
                 )
             else:
                 self.log.info(f"Invalidation `{result.invalidation_id}` completed")
+
+
+def _some_keys(keys: Iterable[str], shown: int = 10) -> str:
+    """`a`, `b` and 3 more: a few keys for a one-line message."""
+    listed = list(keys)
+    text = ", ".join(f"`{key}`" for key in listed[:shown])
+    return text + (f" and {len(listed) - shown} more" if len(listed) > shown else "")
 
 
 def _display_source(settings: Settings) -> str:

@@ -7,7 +7,7 @@ credential values.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -75,8 +75,9 @@ class MaxDeleteExceeded(DeployError):
     def __init__(self, would_delete: int, limit: int) -> None:
         self.would_delete = would_delete
         self.limit = limit
+        objects = "object" if would_delete == 1 else "objects"
         super().__init__(
-            f"This deploy would delete {would_delete} objects, more than `max-delete` "
+            f"This deploy would delete {would_delete} {objects}, more than `max-delete` "
             f"({limit}). Nothing was changed. Check that `source-dir` and "
             "`destination-prefix` point where you intend; if the deletions are expected, "
             f"raise `max-delete` to at least {would_delete} (or set `delete-removed: false`)."
@@ -92,9 +93,43 @@ class TransferError(DeployError):
         self.failures = tuple(failures)
         shown = ", ".join(f"`{key}` ({why})" for key, why in self.failures[:10])
         more = f" and {len(self.failures) - 10} more" if len(self.failures) > 10 else ""
+        count = len(self.failures)
+        files = "1 file" if count == 1 else f"{count} files"
         super().__init__(
-            f"{len(self.failures)} file(s) could not be written: {shown}{more} (transient "
-            "errors were retried first). "
-            "Nothing was deleted. Check the bucket policy allows `s3:PutObject` on these keys "
-            "and re-run the workflow; files that landed are not uploaded again."
+            f"{files} could not be written: {shown}{more}. Nothing was deleted. "
+            + " ".join(transfer_advice(why for _, why in self.failures))
+            + " Files that landed are not uploaded again."
         )
+
+
+def transfer_advice(reasons: Iterable[str]) -> list[str]:
+    """One fix per kind of failure among the per-file reasons (`short` texts), in a fixed
+    order: a server error is not blamed on the bucket policy, nor a denial on the network."""
+    kinds = {_kind(why) for why in reasons}
+    advice = {
+        "denied": "Allow `s3:PutObject` on these keys in the IAM policy of the credentials, "
+        "and check the bucket policy does not deny it; then re-run.",
+        "server": "S3 kept failing or stopped answering even after retries (server errors, "
+        "throttling or the network): this is usually temporary, so re-run; lower "
+        "`concurrency` if it keeps happening.",
+        "local": "A file in `source-dir` changed or vanished while the deploy ran: build "
+        "before deploying, and make sure nothing writes there during the deploy; then re-run.",
+        "other": "See the reason given for each file; fix it and re-run.",
+    }
+    return [text for kind, text in advice.items() if kind in kinds]
+
+
+def _kind(why: str) -> str:
+    low = why.lower()
+    if "denied" in low:
+        return "denied"
+    if "unreadable" in low or "changed" in low:
+        return "local"
+    if (
+        "after retries" in low
+        or "could not connect" in low
+        or "stopped" in low
+        or "timed out" in low
+    ):
+        return "server"
+    return "other"

@@ -138,6 +138,8 @@ class Outcome:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (key, short reason)
     invalidation_paths: tuple[str, ...] = ()
     invalidations: list[InvalidationResult] = field(default_factory=list)
+    distribution_ids: tuple[str, ...] = ()  # as configured, to say why nothing was invalidated
+    invalidation: str = "changed"  # the `invalidation` input
     warnings: list[str] = field(default_factory=list)
     duration_s: float = 0.0
     site_url: str = ""  # the first distribution's alias or domain, `https://...`

@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from deployer.errors import DeployError
-from deployer.model import Action, Outcome, Upload
+from deployer.errors import DeployError, MaxDeleteExceeded
+from deployer.model import Action, Outcome, Reason, Upload
 
 _T = TypeVar("_T")
 
@@ -293,28 +293,54 @@ def _more_item(n: int) -> str:
     return f"- _... and {n:,} more_"
 
 
+_NUMBERED_RE = re.compile(r"^(\d+)\. ")
+
+
 def _error_body(message: str) -> list[str]:
-    """One bullet per line; runs of lines indented 4+ spaces (a YAML fix) as a code block."""
-    lines = [line for line in message.splitlines() if line.strip()]
-    if len(lines) == 1:
-        return [md_text(message)]
+    """An error message (plain text, as printed in the log) as Markdown.
+
+    Messages are written for the terminal: paragraphs separated by blank lines, `1. `
+    numbered steps whose later paragraphs are indented 3 spaces, and YAML fixes
+    indented 4 spaces. Here a step becomes a list item with its paragraphs and YAML
+    blocks inside it (indented to the item's content), YAML becomes a fenced block, and
+    a paragraph of several lines (one problem per line) a bullet list.
+    """
+    if "\n" not in message.strip():
+        return [md_text(message.strip())]
+    # Runs of lines: a blank line ends a run, and so does a change between YAML (4+
+    # spaces) and text.
+    runs: list[list[str]] = []
+    for line in message.strip().splitlines():
+        code = line.startswith("    ")
+        if not line.strip():
+            runs.append([])
+        elif runs and runs[-1] and runs[-1][0].startswith("    ") == code:
+            runs[-1].append(line.rstrip())
+        else:
+            runs.append([line.rstrip()])
     out: list[str] = []
-    block: list[str] = []
-
-    def flush() -> None:
-        if block:
-            fence = "````" if any("```" in b for b in block) else "```"
-            out.extend(["", fence + "yaml", *(b[4:] for b in block), fence, ""])
-            block.clear()
-
-    for line in lines:
-        if line.startswith("    "):
-            block.append(line)
+    in_step = False
+    for run in runs:
+        if not run:
             continue
-        flush()
-        out.append(f"- {md_text(line)}")
-    flush()
-    return out
+        if run[0].startswith("    "):  # a YAML fix
+            pad = "   " if in_step else ""
+            fence = "````" if any("```" in line for line in run) else "```"
+            out += [pad + fence + "yaml", *(pad + line[4:] for line in run), pad + fence, ""]
+            continue
+        if in_step and run[0].startswith("   "):  # a later paragraph of the step
+            out += ["   " + md_text(" ".join(line.strip() for line in run)), ""]
+            continue
+        step = _NUMBERED_RE.match(run[0])
+        in_step = step is not None
+        if step is not None:
+            text = " ".join(line.strip() for line in run)[step.end() :]
+            out += [f"{step.group(1)}. {md_text(text)}", ""]
+        elif len(run) > 1:
+            out += [*(f"- {md_text(line.strip())}" for line in run), ""]
+        else:
+            out += [md_text(run[0].strip()), ""]
+    return out[:-1] if out and not out[-1] else out
 
 
 def summary_markdown(
@@ -334,7 +360,9 @@ def summary_markdown(
         title = f"## 🔎 Dry run of a deploy to {target}: nothing was written"
     else:
         title = f"## ✅ Deployed to {target}"
-    line = summary_line(outcome) if outcome.plan is not None else "Nothing was written."
+    wrote = outcome.uploaded or outcome.deleted or outcome.invalidations
+    planned = outcome.plan is not None and (not failed or dry or wrote)
+    line = summary_line(outcome) if planned else "Nothing was written."
     md: list[str] = [title, "", md_text(line), ""]
 
     if error is not None:
@@ -363,6 +391,7 @@ def summary_markdown(
         md += _counts_table(outcome, st, failed=failed)
         md.append("")
         md += _changes(outcome, st)
+        md += _not_done(outcome, error)
         md += _deletions(st, dry=dry)
         md += _invalidation(outcome, st)
     if outcome.warnings:
@@ -420,9 +449,10 @@ def _counts_table(outcome: Outcome, st: _Stats, *, failed: bool) -> list[str]:
 
 def _changes(outcome: Outcome, st: _Stats) -> list[str]:
     if not st.uploads:
-        if outcome.plan is not None and not outcome.failed and not st.deleted:
-            total = outcome.unchanged_count
-            return [f"Nothing to upload: all {plural(total, 'file')} already up to date.", ""]
+        total = outcome.unchanged_count
+        if outcome.plan is not None and not outcome.plan.uploads and total:
+            everything = "the file is" if total == 1 else f"all {total:,} files are"
+            return [f"Nothing to upload: {everything} already up to date.", ""]
         return []
     uploads = sorted(st.uploads, key=lambda u: u.file.key)
 
@@ -451,6 +481,63 @@ def _deletions(st: _Stats, *, dry: bool) -> list[str]:
     return [*md, ""]
 
 
+def _not_done(outcome: Outcome, error: DeployError | None) -> list[str]:
+    """After a failure: the planned uploads that were not attempted (held back) and the
+    planned deletions that were not done, folded, so the summary says what is still to do."""
+    plan = outcome.plan
+    if plan is None or outcome.dry_run or (error is None and not outcome.failed):
+        return []
+    tried = {u.file.key for u in outcome.uploaded} | {key for key, _ in outcome.failed}
+    held = sorted(u.file.key for u in plan.uploads if u.file.key not in tried)
+    deleted = set(outcome.deleted)
+    kept = sorted(key for key in plan.deletes if key not in deleted)
+    refused = isinstance(error, MaxDeleteExceeded)
+    md: list[str] = []
+    if held:
+        if refused:
+            head, why = "Files this deploy would upload", "Not uploaded: the deploy was refused."
+        else:
+            head = "Held back: not uploaded"
+            why = (
+                "Not uploaded because other files failed first; HTML and entry files wait "
+                "for every asset, so the live pages keep referring to assets that exist."
+            )
+        md += _listed(head, why, held, "files")
+    if kept:
+        if refused:
+            head = "Objects this deploy would delete"
+            why = "Refused by `max-delete`: nothing was deleted."
+        else:
+            head = "Not deleted"
+            why = "Deletions run only after every upload landed."
+        md += _listed(head, why, kept, "objects")
+    return md
+
+
+def _listed(head: str, why: str, keys: Sequence[str], noun: str) -> list[str]:
+    body = _bounded(keys, lambda k: f"- {md_code(k)}", max_bytes=_DELETED_BYTES, more=_more_item)
+    md = [f"### {head} ({len(keys):,})", "", md_text(why), ""]
+    md += _fold(f"{len(keys):,} {noun}", body, len(keys))
+    return [*md, ""]
+
+
+def _nothing_invalidated(outcome: Outcome, st: _Stats) -> str:
+    """Why there is nothing to invalidate, in one sentence."""
+    if not outcome.distribution_ids:
+        return "Not used: no `distribution-id` was given."
+    if outcome.invalidation == "none":
+        return "Skipped (`invalidation: none`)."
+    if not st.uploads and not st.deleted:
+        return "Nothing changed, so nothing to invalidate."
+    if not st.deleted and all(u.reason is Reason.NEW for u in st.uploads):
+        every = "the file uploaded is" if len(st.uploads) == 1 else "every file uploaded is"
+        return (
+            f"Nothing to invalidate: {every} new here, so CloudFront has never cached it "
+            "(a new path is fetched from the bucket on its first request)."
+        )
+    return "Nothing to invalidate: no path CloudFront may have cached changed."
+
+
 def _invalidation(outcome: Outcome, st: _Stats) -> list[str]:
     md = ["### CloudFront invalidation", ""]
     if outcome.invalidations and not outcome.dry_run:
@@ -467,7 +554,7 @@ def _invalidation(outcome: Outcome, st: _Stats) -> list[str]:
     elif st.paths:
         md += [f"Not invalidated ({plural(len(st.paths), 'path')}):", ""]
     if not st.paths:
-        md += ["Nothing to invalidate.", ""]
+        md += [md_text(_nothing_invalidated(outcome, st)), ""]
         return md
     body = _bounded(st.paths, lambda p: f"- {md_code(p)}", max_bytes=_PATHS_BYTES, more=_more_item)
     md += _fold(f"{len(st.paths):,} paths", body, len(st.paths))

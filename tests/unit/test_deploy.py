@@ -721,8 +721,8 @@ def test_progress_lines_on_long_deletes(world: World) -> None:
         clock=lambda: float(next(ticks)),
     )
     assert len(outcome.deleted) == 2500
-    assert any(line.startswith("Deleted: 1000/2500") for line in world.log.lines)
-    assert any(line.startswith("Deleted: 2000/2500") for line in world.log.lines)
+    assert any(line.startswith("Deleting: 1000/2500") for line in world.log.lines)
+    assert any(line.startswith("Deleting: 2000/2500") for line in world.log.lines)
 
 
 def test_connect_wraps_for_dry_run_and_shares_one_s3_client(world: World) -> None:

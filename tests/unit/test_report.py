@@ -314,9 +314,9 @@ def test_summary_markdown_folds_long_lists() -> None:
 def test_summary_markdown_nothing_changed() -> None:
     """With nothing to do the summary says everything is up to date."""
     text = summary_markdown(Outcome(plan=make_plan(unchanged=7)), bucket="b", prefix="", error=None)
-    assert "Nothing to upload: all 7 files already up to date." in text
+    assert "Nothing to upload: all 7 files are already up to date." in text
     assert "| Bytes sent | 0 B |" in text
-    assert "Nothing to invalidate." in text
+    assert "Not used: no `distribution-id` was given." in text
 
 
 def test_summary_markdown_failure_section() -> None:
@@ -333,7 +333,7 @@ def test_summary_markdown_failure_section() -> None:
     text = summary_markdown(outcome, bucket="b", prefix="", error=error)
     assert text.startswith("## ❌ Deploy to `s3://b/` failed\n")
     assert "### Some files failed to upload" in text
-    assert "2 file(s) could not be written: `f2.js` (AccessDenied)" in text
+    assert "2 files could not be written: `f2.js` (AccessDenied)" in text
     assert "| `f2.js` | AccessDenied |" in text
     assert "| `f3.js` | SlowDown &lt;after 5 tries&gt; |" in text
     assert "| Uploaded (new or changed content) | 2 of 4 |" in text
@@ -514,4 +514,4 @@ def test_error_yaml_fix_is_a_copyable_code_block() -> None:
     )
     md = summary_markdown(Outcome(), bucket="b", prefix="", error=err)
     assert "```yaml\npermissions:\n  id-token: write\n```" in md
-    assert "- Then re-run." in md
+    assert "\n\nThen re-run." in md  # a paragraph after the block, not a bullet
