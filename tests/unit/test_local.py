@@ -11,7 +11,6 @@ import pytest
 
 import deployer.local as local
 from deployer.errors import SourceError
-from deployer.headers import IMMUTABLE, NO_CACHE
 from deployer.local import md5_file, rel_key, scan, walk
 from deployer.settings import RECORD_BASENAME, Rule
 
@@ -42,8 +41,8 @@ def test_keys_are_prefix_plus_posix_path_sorted(tmp_path: Path) -> None:
     assert page.size == 11
     assert page.md5 == hashlib.md5(b"<h1>hi</h1>").hexdigest()
     assert page.path == str(tmp_path / "index.html")  # a plain str, absolute
-    assert page.headers.cache_control == NO_CACHE
-    assert result.files[0].headers.cache_control == IMMUTABLE
+    assert page.headers.cache_control == "no-cache"
+    assert result.files[0].headers.cache_control == "public, max-age=31536000, immutable"
     assert result.warnings == ()
     assert result.excluded == 0
 
