@@ -41,8 +41,10 @@ from deployer.endpoints import MULTIPART_CONCURRENCY
 from deployer.errors import CredentialsError, DeployError, RemoteError
 from deployer.model import Headers, LocalFile, ObjectState, RemoteObject
 from deployer.s3wire import (
+    BodyChangedError,
     ChunkReader,
     CredentialSource,
+    ExactReader,
     RepeatedTokenError,
     Target,
     Wire,
@@ -374,6 +376,8 @@ class S3Store:
             )
         except OSError as err:
             raise _unreadable(file, err) from None
+        if isinstance(body, bytes) and len(body) != file.size:
+            raise _changed(file, len(body))
         with _closing(body), self._errors("PutObject", file.key):
             resp = self.client.put_object(
                 Bucket=self.bucket,
@@ -391,8 +395,9 @@ class S3Store:
         headers = _put_headers(file.headers.content_type, file.headers.cache_control, file.md5)
         path = file.path
 
-        def opener() -> BinaryIO:
-            return Path(path).open("rb")  # closed by the wire after each attempt
+        def opener() -> ExactReader:
+            # Exactly the hashed size, or BodyChangedError; closed by the wire after each attempt.
+            return ExactReader(Path(path).open("rb"), file.size)
 
         try:
             body = _read_bytes(file) if file.size <= SMALL_BODY else opener
@@ -400,6 +405,8 @@ class S3Store:
                 etag = wire.put(file.key, body, file.size, headers)
         except OSError as err:  # network errors arrive as WireConnectionError: this is the file
             raise _unreadable(file, err) from None
+        except BodyChangedError as err:
+            raise _changed(file, err.found) from None
         return normalize_etag(etag) or self._etag_of(file.key)
 
     def _fast_path(self) -> Wire | None:
@@ -659,6 +666,24 @@ def _unreadable(file: LocalFile, err: OSError) -> S3Error:
         f"{err.strerror or err}. Make sure nothing deletes or locks files in "
         "`source-dir` while the deploy runs.",
         short=f"unreadable: {err.strerror or type(err).__name__}",
+    )
+
+
+def _changed(file: LocalFile, found: int | None) -> S3Error:
+    """The file is not what was hashed any more: stop its upload, say why and what to do."""
+    now = (
+        f"had {file.size} bytes when it was hashed and has {found} now"
+        if found is not None
+        else "became shorter while it was being sent"
+    )
+    return S3Error(
+        f"`{file.path}` changed while the deploy ran (it {now}), so its upload as "
+        f"`{file.key}` was stopped at once and nothing of it was written. Build the site "
+        "completely before deploying (in a workflow, run the build in an earlier step), "
+        "make sure nothing writes into `source-dir` while the deploy runs, and re-run.",
+        short="file changed during the deploy (build before deploying)",
+        code="FileChanged",
+        title="File changed during the deploy",
     )
 
 

@@ -379,7 +379,47 @@ class ChunkReader:
         self._rest = b""
 
 
-Body = bytes | Callable[[], BinaryIO | ChunkReader]  # a file body is reopened for every attempt
+class BodyChangedError(Exception):
+    """A file body does not hold the `length` bytes announced in Content-Length any more
+    (it changed since it was hashed). Not retried: the request is abandoned at once and
+    its connection closed, so no stray bytes follow on a kept-alive connection."""
+
+    def __init__(self, expected: int, found: int | None) -> None:
+        super().__init__(f"expected {expected} bytes, found {found}")
+        self.expected = expected
+        self.found = found  # None: it shrank while it was being sent
+
+
+class ExactReader:
+    """A file's first `length` bytes as a body of exactly that size, or BodyChangedError
+    when the file's size differs as it is opened or it ends early. Bytes appended while it
+    is sent are not sent (the server checks the rest against the hashed MD5)."""
+
+    def __init__(self, file: BinaryIO, length: int) -> None:
+        import os  # noqa: PLC0415
+
+        size = os.fstat(file.fileno()).st_size
+        if size != length:
+            file.close()
+            raise BodyChangedError(length, size)
+        self._file = file
+        self._left = length
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left == 0:
+            return b""
+        data = self._file.read(self._left if size < 0 else min(size, self._left))
+        if not data:  # it shrank while it was being sent
+            raise BodyChangedError(self._left, None)
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._file.close()
+
+
+# A file body is reopened for every attempt.
+Body = bytes | Callable[[], BinaryIO | ChunkReader | ExactReader]
 
 
 class Wire:
@@ -490,8 +530,10 @@ class Wire:
                 amz_date=amz_now(),
             )
             to_send["User-Agent"] = self.user_agent
-            conn = self._connection()
             payload = body() if callable(body) else body  # OSError here: unreadable
+            if isinstance(payload, bytes) and len(payload) != length:
+                raise BodyChangedError(length, len(payload))
+            conn = self._connection()
             try:
                 conn.request(method, url, body=payload, headers=to_send)
                 connected = True
@@ -506,6 +548,9 @@ class Wire:
                     raise WireConnectionError(err, connected=connected) from None
                 self.sleep(backoff_s(attempt))
                 continue
+            except BaseException:  # BodyChangedError, or an interrupt: the request is cut
+                conn.close()
+                raise
             finally:
                 if payload is not None and not isinstance(payload, bytes):
                     payload.close()

@@ -6,6 +6,8 @@ the cause and the fix, and is compared with what botocore does where it matters.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import ssl
 import subprocess
@@ -14,10 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from deployer.s3 import S3Error
+from deployer.s3 import S3Error, S3Store
+from deployer.s3wire import BodyChangedError, ExactReader, Wire
 from devtools.faultproxy import FaultProxy
 from devtools.servers import Server
 from tests.integration.test_s3store import local_file, make_store
+
+
+def md5_of(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
 
 # -- CA bundles --------------------------------------------------------------------------
 
@@ -134,3 +142,91 @@ def test_a_wrong_ca_bundle_names_the_setting(
         store.list_objects("")
     assert other.value.title == "Untrusted TLS certificate"
     assert "(from `AWS_CA_BUNDLE`)" in str(other.value)
+
+
+# -- a file that changes between hashing and upload ----------------------------------------
+
+
+def wire_of(store: S3Store, sleeps: list[float]) -> Wire:
+    """The store's wire, made impatient: short read timeout, backoffs recorded not slept."""
+    wire = store._fast_path()
+    assert wire is not None
+    wire.read_timeout = 3.0
+    wire.sleep = sleeps.append
+    return wire
+
+
+@pytest.mark.parametrize("size", [40, 2 * 1024 * 1024], ids=["in-memory", "streamed"])
+@pytest.mark.parametrize("change", ["shrunk", "grown"])
+def test_a_file_changed_since_hashing_fails_at_once(
+    seaweed: Server, bucket: str, tmp_path: Path, size: int, change: str
+) -> None:
+    """Hashed at one size, another size at upload: one error saying the file changed
+    during the deploy and to build first; no request, no retry, no read timeout, and
+    the next upload on the same connections lands intact."""
+    with FaultProxy(seaweed.endpoint) as proxy:
+        store = make_store(seaweed, bucket, tmp_path, endpoint=proxy.url)
+        sleeps: list[float] = []
+        wire_of(store, sleeps)
+        assert store.put_file(local_file(tmp_path, "warm.html", b"warm"))  # a kept-alive conn
+        file = local_file(tmp_path, "assets/app.js", os.urandom(size))
+        body = Path(file.path).read_bytes()
+        Path(file.path).write_bytes(body[: size // 2] if change == "shrunk" else body + b"//x")
+        with pytest.raises(S3Error) as caught:
+            store.put_file(file)
+        after = local_file(tmp_path, "after.html", b"<h1>after</h1>")
+        assert store.put_file(after) == after.md5
+        puts = proxy.stats.attempts
+    message = str(caught.value)
+    assert caught.value.title == "File changed during the deploy"
+    assert "Build the site completely before deploying" in message
+    assert file.path in message and "`assets/app.js`" in message
+    assert "build before deploying" in caught.value.short
+    assert sleeps == []
+    assert puts["assets/app.js"] == 0 and puts["after.html"] == 1
+    client = seaweed.client("s3")
+    assert client.get_object(Bucket=bucket, Key="after.html")["Body"].read() == b"<h1>after</h1>"
+    assert [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]] == [
+        "after.html",
+        "warm.html",
+    ]
+
+
+def test_a_file_cut_short_while_it_is_sent(seaweed: Server, bucket: str, tmp_path: Path) -> None:
+    """A file truncated after it was opened for sending: the request is cut off at once
+    (never a read timeout), nothing is written, and the connections stay usable."""
+    store = make_store(seaweed, bucket, tmp_path)
+    sleeps: list[float] = []
+    wire = wire_of(store, sleeps)
+    body = os.urandom(3 * 1024 * 1024)
+    file = local_file(tmp_path, "big.bin", body)
+
+    def truncated_after_open() -> ExactReader:
+        reader = ExactReader(Path(file.path).open("rb"), len(body))  # noqa: SIM115
+        Path(file.path).write_bytes(body[: len(body) // 3])  # the build rewrites it now
+        return reader
+
+    with pytest.raises(BodyChangedError):
+        wire.put(file.key, truncated_after_open, len(body), {})
+    assert sleeps == []
+    assert store.put_file(local_file(tmp_path, "ok.html", b"ok")) == md5_of(b"ok")
+    keys = [o.key for o in store.list_objects("")]
+    assert keys == ["ok.html"]
+
+
+def test_exact_reader_sends_exactly_the_hashed_length(tmp_path: Path) -> None:
+    """Opened at the hashed size: reads give exactly `length` bytes, even if the file grows
+    while it is sent; opened at another size: BodyChangedError naming both sizes."""
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"a" * 1000)
+    reader = ExactReader(path.open("rb"), 1000)
+    with path.open("ab") as grow:
+        grow.write(b"b" * 500)
+    got = b""
+    while block := reader.read(300):
+        got += block
+    reader.close()
+    assert got == b"a" * 1000
+    with pytest.raises(BodyChangedError) as caught:
+        ExactReader(path.open("rb"), 1000)
+    assert (caught.value.expected, caught.value.found) == (1000, 1500)
