@@ -1,8 +1,11 @@
 """Run the action's image exactly as the GitHub runner does, against local servers.
 
-`tests/container/run.sh` builds the image and calls `driver.py test`; `measure.sh`
-calls `driver.py measure`. Both need a Docker engine (`DOCKER_HOST`), SeaweedFS and
-moto server (`devtools/servers.py`), and the repository on `PYTHONPATH`.
+`tests/container/run.sh` builds the image and calls `driver.py rehearse` (the release
+rehearsal: push to a loopback registry, forget the image, pin a copy of action.yml to the
+pushed digest, pull it as the runner pulls a `docker://` action, then every check of
+`driver.py test` against it); `measure.sh` calls `driver.py measure`. They need a Docker
+engine (`DOCKER_HOST`), SeaweedFS and moto server (`devtools/servers.py`), and the repository
+on `PYTHONPATH`.
 
 The container is started the way the runner's `ContainerActionHandler` starts it:
 `docker run --workdir /github/workspace --rm` with `-e NAME` for every declared
@@ -39,6 +42,8 @@ from deployer.interface import OUTPUTS
 from devtools.action import input_env, parse_github_output
 from devtools.oidc import token_endpoint
 from devtools.servers import Server, create_distribution, moto_server, seaweedfs
+from tests.container import release
+from tests.container.startup import measure_startup
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -112,6 +117,9 @@ class FakeRunner:
     s3: Server
     aws: Server
     runs: int = 0
+    # The action.yml the runner read (a pinned docker:// action): its inputs and defaults.
+    # None: deployer.interface's, which action.yml follows (tests/unit/test_interface.py).
+    action: release.DockerAction | None = None
 
     @property
     def workspace(self) -> Path:
@@ -184,7 +192,7 @@ class FakeRunner:
             "AWS_ENDPOINT_URL_STS": self.aws.endpoint,
             "AWS_EC2_METADATA_DISABLED": "true",
         }
-        env.update(input_env(inputs))
+        env.update(self.action.input_env(dict(inputs)) if self.action else input_env(inputs))
         if extra_env:
             env.update(extra_env)
         env["CI"] = "true"
@@ -481,14 +489,19 @@ def expect_outputs(checks: Checks, name: str, result: Run, expected: Mapping[str
     )
 
 
-def test(image: str, base: str) -> int:
-    checks = Checks()
+def test(
+    image: str,
+    base: str,
+    checks: Checks | None = None,
+    action: release.DockerAction | None = None,
+) -> int:
+    checks = checks or Checks()
     check_image(checks, image, base)
     tmp = Path(tempfile.mkdtemp(prefix="s3cfd-container-"))
     try:
         with servers(tmp / "servers") as (s3, aws):
             distribution_id = create_distribution(aws, BUCKET)
-            runner = FakeRunner(image=image, root=tmp / "runner", s3=s3, aws=aws)
+            runner = FakeRunner(image=image, root=tmp / "runner", s3=s3, aws=aws, action=action)
             runner.prepare()
             make_workspace(runner.workspace, SITE)
             inputs = base_inputs(s3, distribution_id)
@@ -624,6 +637,61 @@ def test(image: str, base: str) -> int:
     return 1 if failed else 0
 
 
+# --------------------------------------------------------------------------- the release
+
+
+REHEARSAL_NAME = "s3-cloudfront-deploy"
+
+
+def rehearse(image: str, base: str, registry: str) -> int:
+    """The release as release.yml makes it, then the checks against the pinned image only.
+
+    `image` (built from the Dockerfile) is pushed to `registry` and removed locally, so
+    the checks can only pass with the image pulled by its digest.
+    """
+    checks = Checks()
+    image_id = release.inspect(image, "Id")
+    published = release.publish(image, f"{registry}/{REHEARSAL_NAME}", "rehearsal")
+    checks.check(
+        "release: the digest the registry reports is the SHA-256 of the manifest it serves",
+        published.digest == "sha256:" + hashlib.sha256(published.manifest).hexdigest(),
+        f"{published.digest} for {published.manifest[:200]!r}",
+    )
+    release.forget(image, f"{published.repository}:rehearsal")
+    checks.check(
+        "release: the built image is gone locally (nothing left to run but a pull)",
+        not release.exists(image) and not release.exists(image_id),
+        f"{image} ({image_id}) still present",
+    )
+    tmp = Path(tempfile.mkdtemp(prefix="s3cfd-release-"))
+    try:
+        pinned = release.pin_copy(REPO_ROOT / "action.yml", tmp, published.reference)
+        changed = release.diff_lines(REPO_ROOT / "action.yml", pinned)
+        checks.check(
+            "release: the pinned action.yml differs only in its image line",
+            changed == [("  image: Dockerfile", f"  image: docker://{published.reference}")],
+            str(changed),
+        )
+        action = release.read_action(pinned)
+        print(f"     runs.image: docker://{action.image}", flush=True)
+        # The runner's "Pull down action image": `docker pull` of the reference as written.
+        release.docker("pull", "--quiet", action.image)
+        checks.check(
+            "release: pulled by digest, the image is the one that was built and pushed",
+            release.inspect(action.image, "Id") == image_id,
+            f"{release.inspect(action.image, 'Id')} != {image_id}",
+        )
+        arch = release.inspect(action.image, "Architecture")
+        checks.check(
+            f"release: the image is for this host (linux/{release.host_arch()})",
+            arch == release.host_arch() and release.inspect(action.image, "Os") == "linux",
+            f"image architecture {arch}",
+        )
+        return test(action.image, base, checks, action)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 # --------------------------------------------------------------------------- measurements
 
 
@@ -755,16 +823,73 @@ def measure(image: str, base: str, files: int, repeats: int) -> int:
     return 0 if ok else 1
 
 
+def example_site() -> dict[str, bytes]:
+    root = REPO_ROOT / "examples" / "site"
+    return {
+        str(path.relative_to(root)): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def no_change_example(image: str, repeats: int) -> int:
+    """The deploy itself, for scale: a no-change deploy of examples/site, as the runner runs it."""
+    site = example_site()
+    tmp = Path(tempfile.mkdtemp(prefix="s3cfd-startup-"))
+    walls: list[float] = []
+    inside: list[float] = []
+    try:
+        with servers(tmp / "servers") as (s3, aws):
+            runner = FakeRunner(image=image, root=tmp / "runner", s3=s3, aws=aws)
+            runner.prepare()
+            make_workspace(runner.workspace, site)
+            inputs = base_inputs(s3, create_distribution(aws, BUCKET))
+            first = runner.run(inputs)
+            if first.returncode != 0:
+                print(first.describe(), flush=True)
+                return 1
+            for _ in range(repeats):
+                again = runner.run(inputs)
+                timed_inside = runner.run(inputs, override=INSIDE_TIMER)
+                found = re.search(r"^inside: ([0-9.]+)$", timed_inside.stderr, re.MULTILINE)
+                if again.outputs.get("uploaded-count") != "0" or found is None:
+                    print(again.describe() + "\n" + timed_inside.describe(), flush=True)
+                    return 1
+                walls.append(again.seconds)
+                inside.append(float(found.group(1)))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(
+        f"no-change deploy of examples/site ({len(site)} files), docker run wall time: median "
+        f"{statistics.median(walls):.2f} s over {repeats} runs (min {min(walls):.2f}); the "
+        f"program inside: median {statistics.median(inside):.2f} s; load {load()}",
+        flush=True,
+    )
+    return 0
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("mode", choices=("test", "measure"))
+    parser.add_argument("mode", choices=("test", "rehearse", "measure", "startup"))
     parser.add_argument("--image", required=True)
     parser.add_argument("--base", required=True)
+    parser.add_argument(
+        "--registry", help="rehearse, startup: the loopback registry, 127.0.0.1:PORT"
+    )
     parser.add_argument("--files", type=int, default=500, help="measure: files in the site")
-    parser.add_argument("--repeats", type=int, default=7, help="measure: no-change runs")
+    parser.add_argument(
+        "--repeats", type=int, default=7, help="measure: no-change runs; startup: rounds"
+    )
     args = parser.parse_args(argv)
     if args.mode == "test":
         return test(args.image, args.base)
+    if args.mode in ("rehearse", "startup") and not args.registry:
+        parser.error(f"{args.mode} needs --registry")
+    if args.mode == "rehearse":
+        return rehearse(args.image, args.base, args.registry)
+    if args.mode == "startup":
+        failed = measure_startup(args.image, args.base, args.registry, args.repeats)
+        return failed or no_change_example(args.image, args.repeats)
     return measure(args.image, args.base, args.files, args.repeats)
 
 
