@@ -162,3 +162,32 @@ def test_policy_examples_in_step() -> None:
     english, korean = (re.findall(r"```json\n(.*?)```", _text(n), re.DOTALL) for n in (EN, KO))
     assert len(english) >= 3
     assert english == korean, "the JSON policy examples differ between README.md and README.ko.md"
+
+
+# Words GitHub Docs in Korean says otherwise: job 작업, step 단계, repository 리포지토리,
+# secret 비밀, pull request 끌어오기 요청, runner 실행기, branch 분기.
+NOT_GITHUB_DOCS_KOREAN = ("잡", "스텝", "저장소", "풀 리퀘스트", "러너", "브랜치", "시크릿")
+# A particle written apart from the code or English word it belongs to (`bucket` 을).
+DETACHED_PARTICLE = re.compile(
+    r"[`A-Za-z)] (을|를|은|는|와|과|으로|로|의|에|에서|입니다)(?=[\s,.)])"
+)
+
+
+def test_korean_readme_terms_and_particles() -> None:
+    """README.ko.md uses GitHub Docs' Korean terms, attaches particles to code and English
+    words, and says "CloudFront 배포" where it means the distribution."""
+    text = _text(KO) + "\n" + (ROOT / "docs" / "interface_ko.py").read_text(encoding="utf-8")
+    for word in NOT_GITHUB_DOCS_KOREAN:
+        assert word not in text, f"README.ko.md / docs/interface_ko.py: `{word}` (see the terms)"
+    detached = [m.group(0) for m in DETACHED_PARTICLE.finditer(text)]
+    assert not detached, f"attach these particles to the word before them: {detached}"
+    # The distribution's ID is always "CloudFront 배포 ID" (배포 alone is a deploy).
+    assert not re.search(r"(?<!CloudFront)\s배포 ?ID", text), "write `CloudFront 배포 ID`"
+
+
+def test_detached_particle_pattern() -> None:
+    """The particle check finds `role-to-assume` 을 and Action 입니다, not `a`을 or 이 문서."""
+    assert DETACHED_PARTICLE.search("`role-to-assume` 을 지정")
+    assert DETACHED_PARTICLE.search("GitHub Action 입니다.")
+    assert not DETACHED_PARTICLE.search("`role-to-assume`을 지정, GitHub Action입니다.")
+    assert not DETACHED_PARTICLE.search("S3 이 문서")
