@@ -25,6 +25,7 @@ from deployer.errors import DeployError
 from deployer.github import Runner
 from deployer.interface import INPUTS, OUTPUTS
 from deployer.model import Outcome
+from deployer.wording import for_local, used_names
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -59,6 +60,23 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{self.prog}: error: {message}\n(see `{self.prog} --help`)", EXIT_USAGE)
 
 
+# `--help` is read at a terminal: these inputs are described for local use there (the
+# action's descriptions speak of repository secrets, OIDC and the workspace).
+LOCAL_HELP = {
+    "aws-access-key-id": "AWS access key ID. Prefer the standard `AWS_ACCESS_KEY_ID` "
+    "variable, or `AWS_PROFILE`. Default: none; without keys the role (`--role-to-assume`) "
+    "or the standard AWS credential chain is used.",
+    "aws-secret-access-key": "AWS secret access key, with `--aws-access-key-id`. Prefer the "
+    "standard `AWS_SECRET_ACCESS_KEY` variable. Default: none.",
+    "role-to-assume": "ARN of an IAM role to assume with the credentials found (role "
+    "chaining; GitHub OIDC exists only in GitHub Actions). Default: none.",
+    "audience": "Audience of the GitHub OIDC token (in GitHub Actions only). "
+    "Default: `sts.amazonaws.com`.",
+    "source-dir": "Folder to publish, relative to the current folder, e.g. `dist`. "
+    "Default: `.` (the current folder).",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     env_lines = "\n".join(f"  {spec.flag:<28} {spec.env_var}" for spec in INPUTS if not spec.secret)
     parser = _Parser(
@@ -67,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Publish a folder of static files to S3 by content and invalidate CloudFront for "
             "what changed.\nEvery flag can also come from an environment variable or a `.env` "
-            "file in the working directory\n(flags win, then the environment, then `.env`)."
+            "file in the current folder\n(flags win, then the environment, then `.env`)."
         ),
         epilog=(
             "Environment variables:\n" + env_lines + "\n"
@@ -78,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     for spec in INPUTS:
-        help_text = spec.description.replace("%", "%%")
+        help_text = LOCAL_HELP.get(spec.name, spec.description).replace("%", "%%")
         if spec.secret:
             help_text += " Prefer the environment: command lines are visible to other users."
         if spec.boolean:
@@ -97,9 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
             )
     parser.add_argument(
         "--env-file",
-        default=".env",
+        default=None,
         metavar="PATH",
-        help="Read settings from this file when present. Default: `.env`.",
+        help="Read settings from this file (UTF-8, `NAME=value` lines); it must exist. "
+        "Default: `.env` in the current folder, when there is one.",
     )
     parser.add_argument(
         "--debug",
@@ -110,20 +129,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _merge_dotenv(
-    path: Path, env: MutableMapping[str, str], process_env: MutableMapping[str, str]
-) -> bool:
-    """Merge a `.env` file under the real environment (never over it)."""
-    if not path.is_file():
-        return False
-    from dotenv import dotenv_values  # noqa: PLC0415  (only needed for local runs)
+def _use_env_file(
+    given: str | None,
+    work_dir: Path,
+    env: MutableMapping[str, str],
+    process_env: MutableMapping[str, str],
+    runner: Runner,
+) -> dict[str, str]:
+    """Merge `.env` (or `--env-file`) under the real environment, never over it; mask its
+    secrets. Returns where each merged variable came from, for messages."""
+    from deployer.envfile import DEFAULT_NAME, read_env_file  # noqa: PLC0415
 
-    for key, value in dotenv_values(path).items():
-        if value is not None and key not in env:
+    path = Path(given if given is not None else DEFAULT_NAME)
+    read = read_env_file(
+        path if path.is_absolute() else work_dir / path, explicit=given is not None
+    )
+    if read.warning:
+        runner.warning(read.warning, title="Settings file not read")
+    origins: dict[str, str] = {}
+    for key, value in read.values.items():
+        if key not in env:
             env[key] = value
+            origins[key] = str(path)
             # botocore's credential chain reads os.environ itself.
             process_env.setdefault(key, value)
-    return True
+    _mask_early(runner, env)
+    return origins
 
 
 def _mask_early(runner: Runner, env: Mapping[str, str]) -> None:
@@ -148,13 +179,14 @@ def _deploy(
     outcome: Outcome,
     *,
     target: list[str],
+    origins: Mapping[str, str],
 ) -> None:
     """Validate, authenticate and deploy; `target` gets [bucket, prefix] once known."""
     from deployer import deploy  # noqa: PLC0415  (keep `--help` fast)
     from deployer.credentials import describe, mask_keys, static_keys  # noqa: PLC0415
     from deployer.settings import load_settings  # noqa: PLC0415
 
-    settings = load_settings(flags, env, cwd)
+    settings = load_settings(flags, env, cwd, origins=origins)
     outcome.dry_run = settings.dry_run
     target[:] = [settings.bucket, settings.destination_prefix]
     keys = static_keys(settings, env)
@@ -200,18 +232,20 @@ def main(
         print(str(usage).rstrip(), file=out if usage.code == 0 else sys.stderr)
         return usage.code
     debug = bool(args.pop("debug")) or runner.debug_enabled
-    env_file = Path(str(args.pop("env_file")))
-    if not runner.in_actions:
-        dotenv_path = env_file if env_file.is_absolute() else work_dir / env_file
-        if _merge_dotenv(dotenv_path, env, process_env if process_env is not None else {}):
-            _mask_early(runner, env)
+    env_file = args.pop("env_file")
 
     outcome = Outcome()
     error: DeployError | None = None
     target = ["", ""]  # bucket and prefix, for the report, as soon as settings are valid
     started = time.monotonic()
     try:
-        _deploy(args, env, work_dir, runner, outcome, target=target)
+        origins: dict[str, str] = {}
+        if not runner.in_actions:  # in Actions a committed `.env` never changes the inputs
+            merged_into = process_env if process_env is not None else {}
+            origins = _use_env_file(env_file, work_dir, env, merged_into, runner)
+            names = used_names(args, env)
+            runner.rephrase = lambda text: for_local(text, names)
+        _deploy(args, env, work_dir, runner, outcome, target=target, origins=origins)
     except DeployError as err:
         error = err
     except KeyboardInterrupt:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
@@ -65,6 +65,8 @@ class Runner:
         self._ordered_secrets: list[str] = []
         self._announced: set[str] = set()  # lines already sent as ::add-mask::
         self._depth = 0  # open groups (terminal indentation / Actions nesting)
+        # Outside Actions, warnings and errors in the user's own words (`wording.for_local`).
+        self.rephrase: Callable[[str], str] = lambda text: text
 
     # -- where we are ---------------------------------------------------------
 
@@ -223,8 +225,10 @@ class Runner:
         self._write_raw(f"::{name}{props}::{escape_data(self.scrub(msg))}")
 
     def _terminal(self, label: str, msg: str, title: str | None) -> None:
-        lines = self.scrub(msg).splitlines() or [""]
-        head = f"{label}: {self.scrub(title)}" if title else f"{label}: {lines.pop(0)}"
+        lines = self.scrub(self.rephrase(msg)).splitlines() or [""]
+        head = (
+            f"{label}: {self.scrub(self.rephrase(title))}" if title else f"{label}: {lines.pop(0)}"
+        )
         indent = "  " * self._depth
         with self._lock:
             self._write_raw(indent + head)

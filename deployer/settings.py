@@ -10,6 +10,7 @@ Every problem is reported at once, each naming the input and the fix.
 
 from __future__ import annotations
 
+import difflib
 import re
 import uuid
 from collections.abc import Mapping
@@ -29,7 +30,7 @@ from pydantic import (
 
 from deployer.errors import ConfigError, InputProblem
 from deployer.globs import compile_glob
-from deployer.interface import INPUTS, INPUTS_BY_NAME
+from deployer.interface import ENV_PREFIX, INPUTS, INPUTS_BY_NAME
 
 RECORD_BASENAME = ".s3-cloudfront-deploy.json"
 
@@ -221,27 +222,33 @@ class Settings(BaseModel):
     @classmethod
     def _key_pair(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         has_id = info.data.get("aws_access_key_id") is not None
+        local = _local(info)
         if has_id and value is None:
             raise ValueError(
-                "is missing while `aws-access-key-id` is set; pass both from repository "
+                "is missing while `aws-access-key-id` is set; give both"
+                if local
+                else "is missing while `aws-access-key-id` is set; pass both from repository "
                 "secrets, e.g. `aws-secret-access-key: ${{ secrets.AWS_SECRET_ACCESS_KEY }}`"
             )
         if value is not None and not has_id:
             raise ValueError(
-                "is set but `aws-access-key-id` is not; pass both, e.g. "
+                "is set but `aws-access-key-id` is not; give both"
+                if local
+                else "is set but `aws-access-key-id` is not; pass both, e.g. "
                 "`aws-access-key-id: ${{ secrets.AWS_ACCESS_KEY_ID }}`"
             )
         return value
 
     @field_validator("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
     @classmethod
-    def _secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+    def _secret_shape(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is not None:
             raw = value.get_secret_value()
             if raw != raw.strip() or any(ch.isspace() for ch in raw):
+                where = "set it to" if _local(info) else "re-create the repository secret with"
                 raise ValueError(
-                    "contains whitespace or a line break; re-create the repository secret "
-                    "with the bare value (no quotes, no trailing newline)"
+                    f"contains whitespace or a line break; {where} the bare value (no "
+                    "quotes, no trailing newline)"
                 )
         return value
 
@@ -349,14 +356,21 @@ class Settings(BaseModel):
         raw = Path(value)
         candidate = raw if raw.is_absolute() else workspace / raw
         resolved = candidate.resolve()
+        local = _local(info)
         if not resolved.is_relative_to(workspace):
             raise ValueError(
-                f"`{value}` is outside the workspace `{workspace}`; use a folder of the "
+                f"`{value}` is outside the current folder `{workspace}`; use a folder inside "
+                "it, e.g. `dist`, or run from the project's folder"
+                if local
+                else f"`{value}` is outside the workspace `{workspace}`; use a folder of the "
                 "repository, e.g. `dist`"
             )
         if not resolved.exists():
             raise ValueError(
-                f"`{value}` does not exist; build the site in an earlier step (e.g. "
+                f"`{value}` does not exist; build the site first (e.g. `npm run build`) or "
+                "fix the path"
+                if local
+                else f"`{value}` does not exist; build the site in an earlier step (e.g. "
                 "`npm run build`) or fix the path"
             )
         if not resolved.is_dir():
@@ -412,6 +426,11 @@ class Settings(BaseModel):
         return tuple(v.get_secret_value() for v in values if v is not None)
 
 
+def _local(info: ValidationInfo) -> bool:
+    """Validating a local run's settings (flags, environment, `.env`), not a workflow's."""
+    return bool((info.context or {}).get("local"))
+
+
 def _pick(spec_name: str, flags: Mapping[str, str | None], env: Mapping[str, str]) -> str | None:
     spec = INPUTS_BY_NAME[spec_name]
     flag = flags.get(spec_name)
@@ -424,10 +443,18 @@ def _pick(spec_name: str, flags: Mapping[str, str | None], env: Mapping[str, str
     return None
 
 
-def load_settings(flags: Mapping[str, str | None], env: Mapping[str, str], cwd: Path) -> Settings:
+def load_settings(
+    flags: Mapping[str, str | None],
+    env: Mapping[str, str],
+    cwd: Path,
+    *,
+    origins: Mapping[str, str] | None = None,
+) -> Settings:
     """Build settings from flags and an environment (with any `.env` already merged under it).
 
-    Raises ConfigError listing every invalid input.
+    `origins` says where a variable came from when not from the environment (`.env`'s
+    path), for messages. Raises ConfigError listing every invalid input, and every
+    `S3CFD_*` variable that is no setting (a typo would otherwise fall back to a default).
     """
     raw: dict[str, Any] = {}
     for spec in INPUTS:
@@ -439,10 +466,44 @@ def load_settings(flags: Mapping[str, str | None], env: Mapping[str, str], cwd: 
     raw["workspace"] = workspace
     raw["run_id"] = env.get("GITHUB_RUN_ID") or f"local-{uuid.uuid4().hex}"
     raw["run_attempt"] = env.get("GITHUB_RUN_ATTEMPT") or "1"
+    local = env.get("GITHUB_ACTIONS", "").strip().lower() != "true"
+    unknown = unknown_variables(env, origins or {})
     try:
-        return Settings.model_validate(raw, context={"workspace": workspace})
+        settings = Settings.model_validate(raw, context={"workspace": workspace, "local": local})
     except ValidationError as err:
-        raise ConfigError(_problems(err)) from None
+        raise ConfigError([*unknown, *_problems(err)]) from None
+    if unknown:
+        raise ConfigError(unknown)
+    return settings
+
+
+# `S3CFD_*` variables read by the program (or its own test tools) that are not inputs.
+OTHER_VARIABLES = frozenset({"S3CFD_DEBUG", "S3CFD_EXAMPLE_SITE"})
+
+
+def unknown_variables(env: Mapping[str, str], origins: Mapping[str, str]) -> list[InputProblem]:
+    """A problem for each `S3CFD_*` variable that is not a setting, with the nearest name.
+
+    An error, not a warning: a misspelled `S3CFD_DRY_RUNN=true` would otherwise deploy
+    for real, and `S3CFD_MAX_DELET` leave the default limit on deletions; `S3CFD_` is
+    this program's own prefix, so nothing else has a reason to set it.
+    """
+    known = {spec.env_var for spec in INPUTS if spec.env_var.startswith(ENV_PREFIX)}
+    problems: list[InputProblem] = []
+    for name in sorted(env):
+        if not name.startswith(ENV_PREFIX) or name in known or name in OTHER_VARIABLES:
+            continue
+        near = difflib.get_close_matches(name, sorted(known | OTHER_VARIABLES), n=1, cutoff=0.6)
+        where = f" (in `{origins[name]}`)" if name in origins else ""
+        fix = f"did you mean `{near[0]}`? Rename it" if near else "remove it"
+        problems.append(
+            InputProblem(
+                name,
+                f"is not a setting of s3-cloudfront-deploy{where}; {fix} (every setting's "
+                "variable is listed by `s3-cloudfront-deploy --help`)",
+            )
+        )
+    return problems
 
 
 def _problems(err: ValidationError) -> list[InputProblem]:

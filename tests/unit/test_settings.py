@@ -23,7 +23,9 @@ def workspace(tmp_path: Path) -> Path:
 def runner_env(workspace: Path, **inputs: str) -> dict[str, str]:
     """Every declared input present (empty when unset), as the runner passes them."""
     env = {spec.env_input: "" for spec in INPUTS}
-    env.update({"INPUT_BUCKET": "my-site", "GITHUB_WORKSPACE": str(workspace)})
+    env.update(
+        {"INPUT_BUCKET": "my-site", "GITHUB_WORKSPACE": str(workspace), "GITHUB_ACTIONS": "true"}
+    )
     for name, value in inputs.items():
         env["INPUT_" + name.upper().replace("_", "-")] = value
     return env
