@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import json
 import re
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +18,7 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 
 from deployer.interface import INPUTS, OUTPUTS
+from deployer.settings import RECORD_BASENAME
 
 ROOT = Path(__file__).resolve().parents[2]
 EN, KO = "README.md", "README.ko.md"
@@ -191,3 +193,41 @@ def test_detached_particle_pattern() -> None:
     assert DETACHED_PARTICLE.search("GitHub Action 입니다.")
     assert not DETACHED_PARTICLE.search("`role-to-assume`을 지정, GitHub Action입니다.")
     assert not DETACHED_PARTICLE.search("S3 이 문서")
+
+
+def _bucket_policy() -> dict[str, Any]:
+    """The README's bucket policy: the JSON block that grants `cloudfront.amazonaws.com`."""
+    for block in re.findall(r"```json\n(.*?)```", _text(EN), re.DOTALL):
+        policy = json.loads(block)
+        if "cloudfront.amazonaws.com" in block and isinstance(policy, dict):
+            return policy
+    raise AssertionError("README.md shows no bucket policy for cloudfront.amazonaws.com")
+
+
+def _arn_matches(pattern: str, arn: str) -> bool:
+    """IAM's ARN wildcards: `*` any run of characters (`/` included), `?` one character."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, arn) is not None
+
+
+def test_bucket_policy_lets_only_this_distribution_read_and_keeps_the_record_private() -> None:
+    """OAC: CloudFront may read the site for this distribution only (`AWS:SourceArn`), and
+    is denied the deploy record at the root and under any `destination-prefix`."""
+    statements = _bucket_policy()["Statement"]
+    allow = [s for s in statements if s["Effect"] == "Allow"]
+    deny = [s for s in statements if s["Effect"] == "Deny"]
+    assert len(allow) == 1 and len(deny) == 1
+    assert allow[0]["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert allow[0]["Action"] == "s3:GetObject"
+    source = allow[0]["Condition"]["StringEquals"]["AWS:SourceArn"]
+    assert re.fullmatch(r"arn:aws:cloudfront::\d{12}:distribution/E[0-9A-Z]+", source)
+    assert deny[0]["Principal"] == allow[0]["Principal"]  # the deploy's own reads stay allowed
+    assert deny[0]["Action"] == "s3:GetObject"
+    bucket = "arn:aws:s3:::my-site-bucket/"
+    denied = deny[0]["Resource"]
+    for prefix in ("", "app/", "preview/pr-42/", "a/b/c/"):
+        key = prefix + RECORD_BASENAME  # where the program writes the record
+        assert any(_arn_matches(p, bucket + key) for p in denied), key
+        assert _arn_matches(allow[0]["Resource"], bucket + key)
+    for key in ("index.html", "app/index.html", "assets/app.js", "x.s3-cloudfront-deploy.json"):
+        assert not any(_arn_matches(p, bucket + key) for p in denied), key
