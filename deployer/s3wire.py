@@ -534,18 +534,29 @@ class Wire:
             if isinstance(payload, bytes) and len(payload) != length:
                 raise BodyChangedError(length, len(payload))
             conn = self._connection()
+            cut: OSError | None = None  # the body could not be sent in full
             try:
-                conn.request(method, url, body=payload, headers=to_send)
+                try:
+                    conn.request(method, url, body=payload, headers=to_send)
+                except (BrokenPipeError, ConnectionResetError) as err:
+                    if conn.sock is None:
+                        raise
+                    # The server may have answered before reading the whole body (S3 refuses
+                    # a large PUT with 403 at once) and closed: read that answer first, as
+                    # urllib3 does. Only an error answer counts for a body not sent in full.
+                    cut = err
                 connected = True
                 response = conn.getresponse()
                 data = response.read()
+                if cut is not None and response.status < 300:
+                    raise cut
             except (OSError, http.client.HTTPException) as err:
                 connected = connected or conn.sock is not None
                 conn.close()
                 if isinstance(err, ssl.SSLCertVerificationError):
                     raise WireCertificateError(err.verify_message or str(err)) from None
                 if last:
-                    raise WireConnectionError(err, connected=connected) from None
+                    raise WireConnectionError(cut or err, connected=connected) from None
                 self.sleep(backoff_s(attempt))
                 continue
             except BaseException:  # BodyChangedError, or an interrupt: the request is cut
@@ -554,7 +565,7 @@ class Wire:
             finally:
                 if payload is not None and not isinstance(payload, bytes):
                     payload.close()
-            if response.will_close:
+            if response.will_close or cut is not None:
                 conn.close()
             else:
                 self._release(conn)

@@ -11,16 +11,20 @@ import os
 import shutil
 import ssl
 import subprocess
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import boto3
 import pytest
 
+from deployer import aws
 from deployer.s3 import S3Error, S3Store
 from deployer.s3wire import BodyChangedError, ExactReader, Wire
 from devtools.faultproxy import FaultProxy
 from devtools.servers import Server
-from tests.integration.test_s3store import local_file, make_store
+from tests.integration.test_s3store import local_file, make_settings, make_store
 
 
 def md5_of(data: bytes) -> str:
@@ -230,3 +234,91 @@ def test_exact_reader_sends_exactly_the_hashed_length(tmp_path: Path) -> None:
     with pytest.raises(BodyChangedError) as caught:
         ExactReader(path.open("rb"), 1000)
     assert (caught.value.expected, caught.value.found) == (1000, 1500)
+
+
+# -- scripted loopback servers, for behaviours no local server shows --------------------------
+
+
+class Scripted:
+    """A loopback HTTP server whose handler answers as a test scripts it. `answer(handler)`
+    gets each request (method, path, headers; the body still unread) and answers it."""
+
+    def __init__(self, answer: Callable[[BaseHTTPRequestHandler], None]) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def handle_one_request(self) -> None:
+                self.raw_requestline = self.rfile.readline(65537)
+                if not self.raw_requestline or not self.parse_request():
+                    self.close_connection = True
+                    return
+                self.server.seen.append((self.command, self.path))  # type: ignore[attr-defined]
+                answer(self)
+                self.wfile.flush()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.seen: list[tuple[str, str]] = []
+        self.server.seen = self.seen  # type: ignore[attr-defined]
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> Scripted:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def s3_error(handler: BaseHTTPRequestHandler, status: int, code: str, **headers: str) -> None:
+    body = f"<?xml version='1.0'?><Error><Code>{code}</Code><Message>m</Message></Error>"
+    handler.send_response(status)
+    for name, value in {"Content-Type": "application/xml", **headers}.items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body.encode())
+
+
+def store_at(endpoint: str, bucket: str, tmp_path: Path, *, wire: bool = True) -> S3Store:
+    """A store for `bucket` at a scripted endpoint (fake keys: nothing checks them)."""
+    settings = make_settings(tmp_path, endpoint)
+    session = boto3.session.Session(
+        aws_access_key_id="AKIASCRIPTED0000", aws_secret_access_key="scripted-secret"
+    )
+    client = aws.s3_client(session, settings, env={})
+    return S3Store(client, bucket, credentials=session.get_credentials() if wire else None)
+
+
+@pytest.mark.parametrize("wire", [True, False], ids=["wire", "botocore"])
+def test_an_early_refusal_of_a_large_body_is_reported_as_such(tmp_path: Path, wire: bool) -> None:
+    """The server answers 403 AccessDenied after the headers of a 24 MiB PUT, without
+    reading the body, and closes: the answer is read and reported (access denied, naming
+    `s3:PutObject`), as botocore reports it; not "stopped answering (BrokenPipeError)"."""
+
+    def refuse(handler: BaseHTTPRequestHandler) -> None:
+        if handler.command == "PUT":
+            s3_error(handler, 403, "AccessDenied", Connection="close")
+            handler.close_connection = True  # unread body: the close resets the connection
+            return
+        s3_error(handler, 404, "NoSuchKey")
+
+    with Scripted(refuse) as server:
+        store = store_at(server.url, "site", tmp_path, wire=wire)
+        sleeps: list[float] = []
+        if wire:
+            fast = store._fast_path()
+            assert fast is not None
+            fast.sleep = sleeps.append
+        file = local_file(tmp_path, "video/intro.bin", os.urandom(24 * 1024 * 1024))
+        with pytest.raises(S3Error) as caught:
+            store.put_file(file)
+    assert caught.value.title == "Access denied", str(caught.value)
+    assert "`s3:PutObject`" in str(caught.value)
+    assert sleeps == []
+    puts = [path for method, path in server.seen if method == "PUT"]
+    assert len(puts) == 1  # not retried: a refusal is final
