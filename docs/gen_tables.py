@@ -16,6 +16,7 @@ import argparse
 import re
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
@@ -26,10 +27,13 @@ for _path in (ROOT, DOCS):
 
 from interface_ko import INPUTS_KO, OUTPUTS_KO  # noqa: E402
 
-from deployer.interface import INPUTS, OUTPUTS  # noqa: E402
+from deployer.interface import INPUTS, OUTPUTS, InputSpec, OutputSpec  # noqa: E402
 
 README = ROOT / "README.md"
 README_KO = ROOT / "README.ko.md"
+
+
+Tables = dict[str, Callable[[], str]]
 
 
 class MissingKorean(Exception):
@@ -69,59 +73,73 @@ def _korean(table: Mapping[str, str], name: str) -> str:
     return table[name]
 
 
-def inputs_table() -> str:
-    rows = ["| Input | Description |", "| --- | --- |"]
-    for spec in INPUTS:
-        name = f"`{spec.name}`" + (" (secret)" if spec.secret else "")
-        rows.append(f"| {name} | {_cell(spec.description)} |")
-    return "\n".join(rows)
+@dataclass(frozen=True, slots=True)
+class Words:
+    """One README's language: its column headings and where its descriptions come from."""
+
+    heads: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]  # inputs, outputs, local
+    secret: str  # after a secret input's name
+    prefer_aws: str  # after a secret input's local variable
+    describe_input: Callable[[InputSpec], str]
+    describe_output: Callable[[OutputSpec], str]
 
 
-def outputs_table() -> str:
-    rows = ["| Output | Description |", "| --- | --- |"]
-    rows += [f"| `{spec.name}` | {_cell(spec.description)} |" for spec in OUTPUTS]
-    return "\n".join(rows)
+ENGLISH = Words(
+    (
+        ("Input", "Description"),
+        ("Output", "Description"),
+        ("Input", "Command line flag", "Environment / `.env` variable"),
+    ),
+    " (secret)",
+    " (prefer the standard `AWS_*` variable)",
+    lambda spec: spec.description,
+    lambda spec: spec.description,
+)
+KOREAN = Words(
+    (("입력", "설명"), ("출력", "설명"), ("입력", "명령줄 플래그", "환경 변수 / `.env` 변수")),
+    " (비밀)",
+    " (표준 `AWS_*` 변수를 권장)",
+    lambda spec: _korean(INPUTS_KO, spec.name),
+    lambda spec: _korean(OUTPUTS_KO, spec.name),
+)
 
 
-def local_table() -> str:
-    rows = ["| Input | Command line flag | Environment / `.env` variable |", "| --- | --- | --- |"]
-    for spec in INPUTS:
-        var = f"`{spec.env_var}`"
-        if spec.secret:
-            var += " (prefer the standard `AWS_*` variable)"
-        rows.append(f"| `{spec.name}` | `{spec.flag}` | {var} |")
-    return "\n".join(rows)
+def _table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    lines = [head, tuple("---" for _ in head), *rows]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
 
 
-def inputs_table_ko() -> str:
-    rows = ["| 입력 | 설명 |", "| --- | --- |"]
-    for spec in INPUTS:
-        name = f"`{spec.name}`" + " (비밀)" * spec.secret
-        rows.append(f"| {name} | {_cell(_korean(INPUTS_KO, spec.name))} |")
-    return "\n".join(rows)
+def tables(words: Words) -> Tables:
+    """The generated tables of one README, by block name."""
+
+    def inputs() -> str:
+        return _table(
+            words.heads[0],
+            [
+                (f"`{s.name}`" + words.secret * s.secret, _cell(words.describe_input(s)))
+                for s in INPUTS
+            ],
+        )
+
+    def outputs() -> str:
+        return _table(
+            words.heads[1], [(f"`{s.name}`", _cell(words.describe_output(s))) for s in OUTPUTS]
+        )
+
+    def local() -> str:
+        return _table(
+            words.heads[2],
+            [
+                (f"`{s.name}`", f"`{s.flag}`", f"`{s.env_var}`" + words.prefer_aws * s.secret)
+                for s in INPUTS
+            ],
+        )
+
+    return {"inputs": inputs, "outputs": outputs, "local": local}
 
 
-def outputs_table_ko() -> str:
-    rows = ["| 출력 | 설명 |", "| --- | --- |"]
-    rows += [f"| `{s.name}` | {_cell(_korean(OUTPUTS_KO, s.name))} |" for s in OUTPUTS]
-    return "\n".join(rows)
-
-
-def local_table_ko() -> str:
-    rows = ["| 입력 | 명령줄 플래그 | 환경 변수 / `.env` 변수 |", "| --- | --- | --- |"]
-    for spec in INPUTS:
-        var = f"`{spec.env_var}`" + " (표준 `AWS_*` 변수를 권장)" * spec.secret
-        rows.append(f"| `{spec.name}` | `{spec.flag}` | {var} |")
-    return "\n".join(rows)
-
-
-Tables = dict[str, Callable[[], str]]
-TABLES: Tables = {"inputs": inputs_table, "outputs": outputs_table, "local": local_table}
-TABLES_KO: Tables = {
-    "inputs": inputs_table_ko,
-    "outputs": outputs_table_ko,
-    "local": local_table_ko,
-}
+TABLES = tables(ENGLISH)
+TABLES_KO = tables(KOREAN)
 READMES: dict[Path, Tables] = {README: TABLES, README_KO: TABLES_KO}
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -22,14 +21,6 @@ def _action() -> dict[str, Any]:
     document = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
     assert isinstance(document, dict)
     return document
-
-
-def _gen_tables() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gen_tables", ROOT / "docs" / "gen_tables.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _readme() -> str:
@@ -111,9 +102,9 @@ def test_local_variables_are_unique_and_documented_shapes() -> None:
         assert re.fullmatch(r"S3CFD_[A-Z0-9_]+|AWS_REGION", spec.env_var), spec.name
 
 
-def test_readme_tables_are_current() -> None:
+def test_readme_tables_are_current(gen_tables: ModuleType) -> None:
     """Both READMEs hold the tables `python docs/gen_tables.py --write` would write today."""
-    gen = _gen_tables()
+    gen = gen_tables
     for path, tables in gen.READMES.items():
         text = path.read_text(encoding="utf-8")
         for name in tables:
@@ -161,9 +152,11 @@ def test_readme_workflows_parse_and_use_only_real_inputs() -> None:
         assert "bucket" in (step.get("with") or {}), step
 
 
-def test_gen_tables_check_mode_agrees(capsys: pytest.CaptureFixture[str]) -> None:
+def test_gen_tables_check_mode_agrees(
+    gen_tables: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`--check` exits 0 on the committed README."""
-    assert _gen_tables().main(["--check"]) == 0
+    assert gen_tables.main(["--check"]) == 0
     capsys.readouterr()
 
 

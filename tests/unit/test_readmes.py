@@ -7,7 +7,6 @@ descriptions from `docs/interface_ko.py`. Each failure message says what to add 
 from __future__ import annotations
 
 import difflib
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -23,14 +22,6 @@ from deployer.settings import RECORD_BASENAME
 ROOT = Path(__file__).resolve().parents[2]
 EN, KO = "README.md", "README.ko.md"
 TROUBLESHOOTING = {EN: "## Troubleshooting", KO: "## 문제 해결"}
-
-
-def _gen_tables() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gen_tables", ROOT / "docs" / "gen_tables.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _text(name: str) -> str:
@@ -95,15 +86,15 @@ def test_troubleshooting_rows_in_step() -> None:
     assert len(english) >= 20
 
 
-def test_every_input_and_output_has_a_korean_description() -> None:
+def test_every_input_and_output_has_a_korean_description(gen_tables: ModuleType) -> None:
     """docs/interface_ko.py describes exactly the interface's inputs and outputs."""
-    problems = _gen_tables().missing_korean()
+    problems = gen_tables.missing_korean()
     assert not problems, "\n".join(problems)
 
 
-def test_korean_descriptions_state_the_current_default() -> None:
+def test_korean_descriptions_state_the_current_default(gen_tables: ModuleType) -> None:
     """Each Korean input description says its default like the English one does."""
-    ko = _gen_tables().INPUTS_KO
+    ko = gen_tables.INPUTS_KO
     for spec in INPUTS:
         text = ko[spec.name]
         assert "기본값:" in text or text.endswith("필수."), (
