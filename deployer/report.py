@@ -168,7 +168,7 @@ def summary_line(outcome: Outcome) -> str:
     `Uploaded 3 files (12.4 KB), deleted 1, unchanged 120,
     invalidated 4 paths on E2ABCDEF123456 in 1.8 s`
 
-    `Uploaded 4 files (12.4 KB; 1 headers only), 2 failed, deleted 0, unchanged 120,
+    `Uploaded 4 files (12.4 KB; 1 header-only update), 2 failed, deleted 0, unchanged 120,
     nothing invalidated in 3.0 s`
 
     `Dry run, nothing written: would upload 3 files (12.4 KB), delete 1,
@@ -180,7 +180,7 @@ def summary_line(outcome: Outcome) -> str:
     if st.uploads:
         detail.append(format_bytes(st.bytes_sent))
     if st.copies:
-        detail.append(f"{st.copies} headers only")
+        detail.append(plural(st.copies, "header-only update"))
     if detail:
         files += " (" + "; ".join(detail) + ")"
     took = format_duration(outcome.duration_s)
@@ -388,12 +388,15 @@ def summary_markdown(
         md.append("")
 
     if outcome.plan is not None:  # nothing to count when it failed before planning
+        if error is not None or outcome.failed:  # set apart from the error's own tables
+            md += ["### What was done", ""]
         md += _counts_table(outcome, st, failed=failed)
         md.append("")
         md += _changes(outcome, st)
         md += _not_done(outcome, error)
         md += _deletions(st, dry=dry)
-        md += _invalidation(outcome, st)
+        if not failed or wrote:  # a deploy that wrote nothing has nothing to invalidate
+            md += _invalidation(outcome, st)
     if outcome.warnings:
         md += [f"### ⚠️ Warnings ({len(outcome.warnings):,})", ""]
         md += _bounded(
@@ -548,7 +551,7 @@ def _invalidation(outcome: Outcome, st: _Stats) -> list[str]:
             for inv in outcome.invalidations
         ]
         md += _table("| Distribution | Invalidation | Status | Paths |", rows)
-        md.append("")
+        md += ["", f"Invalidated {plural(len(st.paths), 'path')}:", ""]
     elif st.paths and outcome.dry_run:
         md += [f"Would invalidate {plural(len(st.paths), 'path')}:", ""]
     elif st.paths:

@@ -164,7 +164,7 @@ def test_unwritable_summary_after_success_still_reports_the_result(tmp_path: Pat
     code = _report(Runner(env, out), outcome, None, bucket="my-site", prefix="")
     text = out.getvalue()
     assert code == EXIT_FAILED
-    assert "Uploaded 4 files (12.4 KB; 1 headers only), deleted 1" in text
+    assert "Uploaded 4 files (12.4 KB; 1 header-only update), deleted 1" in text
     errors = [line for line in text.splitlines() if line.startswith("::error")]
     assert len(errors) == 1
     assert "title=Job summary not written" in errors[0]

@@ -218,7 +218,7 @@ def test_format_duration(s: float, text: str) -> None:
 def test_summary_line_success() -> None:
     """The exact one-line summary of a normal deploy."""
     assert summary_line(deployed()) == (
-        "Uploaded 4 files (12.4 KB; 1 headers only), deleted 1, unchanged 120, "
+        "Uploaded 4 files (12.4 KB; 1 header-only update), deleted 1, unchanged 120, "
         "invalidated 4 paths on E2ABCDEF123456 in 1.8 s"
     )
 
