@@ -220,7 +220,13 @@ def connect(
         wire = make_wire(target, credentials) if target is not None else None
     else:
         credentials = get_session().get_credentials()
-    store: Store = S3Store(s3_client, settings.bucket, credentials=credentials, wire=wire)
+    store: Store = S3Store(
+        s3_client,
+        settings.bucket,
+        credentials=credentials,
+        wire=wire,
+        warn=lambda text: log.warning(text, title="Wrong region"),
+    )
     cdn: CDN = LazyCDN(cloudfront)
     if settings.dry_run:
         log.info("Dry run: nothing will be written, deleted or invalidated.")

@@ -41,6 +41,7 @@ from deployer.endpoints import MULTIPART_CONCURRENCY
 from deployer.errors import CredentialsError, DeployError, RemoteError
 from deployer.model import Headers, LocalFile, ObjectState, RemoteObject
 from deployer.s3wire import (
+    REDIRECT_STATUSES,
     BodyChangedError,
     ChunkReader,
     CredentialSource,
@@ -54,6 +55,7 @@ from deployer.s3wire import (
     WireError,
     WireProtocolError,
     host_port,
+    is_region_redirect,
     is_retryable,
 )
 
@@ -234,6 +236,7 @@ class S3Store:
         delete_batch: int = DELETE_BATCH,
         credentials: CredentialSource | None = None,
         wire: Wire | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         self._client: S3Client | None = None
         self._make_client = client if callable(client) else None
@@ -241,7 +244,8 @@ class S3Store:
             self._install_client(client)
         self._client_lock = threading.Lock()
         self.credentials = credentials
-        self._wire = wire
+        self.warn = warn
+        self._wire = self._watched(wire)
         self._wire_decided = wire is not None
         self._wire_lock = threading.Lock()
         self.bucket = bucket
@@ -419,9 +423,23 @@ class S3Store:
                 if self.credentials is not None:
                     target = _probe_target(self.client, self.bucket)
                     if target is not None:
-                        self._wire = make_wire(target, self.credentials)
+                        self._wire = self._watched(make_wire(target, self.credentials))
                 self._wire_decided = True
             return self._wire
+
+    def _watched(self, wire: Wire | None) -> Wire | None:
+        """`wire`, telling `warn` when S3 redirects it to the bucket's real region."""
+        if wire is not None:
+            wire.on_redirect = self._redirected
+        return wire
+
+    def _redirected(self, configured: str, actual: str) -> None:
+        if self.warn is not None:
+            self.warn(
+                f"The bucket `{self.bucket}` is in the region `{actual}`, not `{configured}` "
+                f"(`aws-region`): S3 redirected the requests there, at the cost of an extra "
+                f"request on every run. Set `aws-region: {actual}`."
+            )
 
     def _endpoint_text(self) -> str:
         """The endpoint for messages (scheme and host, never a user:password part)."""
@@ -533,11 +551,14 @@ class S3Store:
             yield missing
         except (ClientError, WireError) as err:
             if isinstance(err, WireError):
-                code, status = err.code, err.status
+                code, status, region = err.code, err.status, err.region
             else:
                 error = err.response.get("Error", {})
                 code = str(error.get("Code", "") or "")
-                status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+                meta = err.response.get("ResponseMetadata", {})
+                status = int(meta.get("HTTPStatusCode", 0) or 0)
+                headers = meta.get("HTTPHeaders", {}) or {}
+                region = str(headers.get("x-amz-bucket-region") or error.get("Region") or "")
             if (
                 missing_ok
                 and (code in ("NoSuchKey", "404", "NotFound") or status == 404)
@@ -552,6 +573,7 @@ class S3Store:
                 bucket=self.bucket,
                 key=key,
                 endpoint=self._endpoint_text(),
+                region=region,
             ) from None
         except (NoCredentialsError, PartialCredentialsError):
             raise CredentialsError(
@@ -705,9 +727,17 @@ def _iam_action(operation: str) -> str:
 
 
 def translate_client_error(
-    operation: str, code: str, status: int, *, bucket: str, key: str, endpoint: str
+    operation: str,
+    code: str,
+    status: int,
+    *,
+    bucket: str,
+    key: str,
+    endpoint: str,
+    region: str | None = None,
 ) -> DeployError:
-    """A botocore ClientError (code and HTTP status only) as a DeployError naming the fix.
+    """A botocore ClientError (code and HTTP status only, and the bucket's region when the
+    answer named it) as a DeployError naming the fix.
 
     The server's message text is deliberately not used: it can echo request details.
     """
@@ -749,6 +779,14 @@ def translate_client_error(
             code=code,
             title="System clock is wrong",
         )
+    if region and (is_region_redirect(status, code) or code == "IllegalLocationConstraint"):
+        return S3Error(
+            f"The bucket `{bucket}` is in the region `{region}`, not in the one `aws-region` "
+            f"names ({what}: {code or status}). Set `aws-region: {region}`.",
+            short="wrong region",
+            code=code,
+            title="Wrong region",
+        )
     if (
         code in ("PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraint")
         or status == 301
@@ -759,6 +797,16 @@ def translate_client_error(
             "Properties tab in the S3 console).",
             short="wrong region",
             code=code,
+            title="Wrong region",
+        )
+    if status in REDIRECT_STATUSES:
+        return S3Error(
+            f"{endpoint} redirected {what} (HTTP {status}) without naming the bucket's "
+            "region. Set `aws-region` to the bucket's region (a bucket created minutes "
+            "ago can also redirect until its name has spread), and check `endpoint-url` "
+            "is the S3 API's address, not a website's.",
+            short=f"redirected (HTTP {status})",
+            code=code or str(status),
             title="Wrong region",
         )
     if code in ("AccessDenied", "AllAccessDisabled", "403") or status == 403:

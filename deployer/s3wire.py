@@ -67,6 +67,13 @@ RETRY_CODES = frozenset(
     }
 )
 _CODE = re.compile(rb"<Code>([^<]{1,200})</Code>")
+_REGION = re.compile(rb"<Region>([a-z0-9-]{1,40})</Region>")
+# Answers that mean "the bucket is in another region" (botocore's S3RegionRedirectorv2).
+REDIRECT_STATUSES = frozenset({301, 302, 307})
+REDIRECT_CODES = frozenset(
+    {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
+)
+_AWS_S3_HOST = re.compile(r"(?P<bucket>.+\.)?s3(\.(?P<region>[a-z0-9-]+))?\.amazonaws\.com")
 _SPACES = re.compile(r"\s+")
 _CREDENTIAL = re.compile(
     r"AWS4-HMAC-SHA256 Credential=[^/,]*/\d{8}/(?P<region>[^/,]+)/(?P<service>[^/,]+)/aws4_request,"
@@ -89,10 +96,11 @@ class CredentialSource(Protocol):
 class WireError(Exception):
     """S3 answered with an error status (after retries when it was retryable)."""
 
-    def __init__(self, status: int, code: str) -> None:
+    def __init__(self, status: int, code: str, *, region: str | None = None) -> None:
         super().__init__(f"HTTP {status} {code}")
         self.status = status
         self.code = code
+        self.region = region  # the bucket's region, when the answer names it
 
 
 class WireProtocolError(Exception):
@@ -164,6 +172,21 @@ class Target:
     def path(self, key: str) -> str:
         """The request path (also the canonical URI: S3 does not normalise paths)."""
         return f"{self.base_path}/{quote(key, safe='/~')}"
+
+    def in_region(self, region: str) -> Target | None:
+        """This bucket's address in another region, as botocore's endpoint rules give it:
+        AWS's plain S3 hosts move to that region's (`s3.amazonaws.com` for us-east-1);
+        any other endpoint (MinIO, R2...) stays and only the signing region changes.
+        None for AWS hosts of other forms (FIPS, dual-stack...), left to the user."""
+        host, _, port = self.netloc.partition(":")
+        if not host.endswith((".amazonaws.com", ".amazonaws.com.cn")):
+            return Target(self.scheme, self.netloc, self.base_path, region)
+        match = _AWS_S3_HOST.fullmatch(host)
+        if match is None or match.group("region") not in (None, self.region):
+            return None
+        regional = "s3.amazonaws.com" if region == "us-east-1" else f"s3.{region}.amazonaws.com"
+        netloc = (match.group("bucket") or "") + regional + (f":{port}" if port else "")
+        return Target(self.scheme, netloc, self.base_path, region)
 
 
 def host_port(url: str) -> str:
@@ -327,6 +350,20 @@ def error_code(body: bytes) -> str:
     return match.group(1).decode("utf-8", "replace").strip() if match else ""
 
 
+def bucket_region(headers: Mapping[str, str], body: bytes) -> str | None:
+    """The bucket's region named by an error answer: `x-amz-bucket-region`, else the
+    body's `<Region>` (where botocore looks, in that order)."""
+    named = headers.get("x-amz-bucket-region", "").strip()
+    if named:
+        return named
+    match = _REGION.search(body)
+    return match.group(1).decode("ascii") if match else None
+
+
+def is_region_redirect(status: int, code: str) -> bool:
+    return status in REDIRECT_STATUSES or code in REDIRECT_CODES
+
+
 def is_retryable(status: int, code: str) -> bool:
     return status in RETRY_STATUSES or code in RETRY_CODES
 
@@ -343,6 +380,7 @@ class _HTTPConnection(http.client.HTTPConnection):
     """Connects within the connect timeout, then waits up to `read_timeout` per read."""
 
     read_timeout: float = 60.0
+    netloc: str = ""  # the Target.netloc it was opened for
 
     def connect(self) -> None:
         super().connect()
@@ -449,7 +487,9 @@ class Wire:
         self.user_agent = user_agent
         self.ca_file = ca_file
         self.sleep = sleep
-        self._idle: list[http.client.HTTPConnection] = []
+        self._idle: list[_HTTPConnection] = []
+        # Called once, with (configured region, bucket's region), when S3 redirects.
+        self.on_redirect: Callable[[str, str], None] | None = None
         self._lock = threading.Lock()
         self._context: ssl.SSLContext | None = None
 
@@ -509,16 +549,23 @@ class Wire:
         headers: Mapping[str, str],
         *,
         query: Mapping[str, str] | None = None,
+        redirected: bool = False,
     ) -> tuple[dict[str, str], bytes]:
-        """One request with retries: (lower-case response headers, body) of a 2xx answer."""
+        """One request with retries: (lower-case response headers, body) of a 2xx answer.
+
+        An answer saying the bucket is in another region (301/302/307, or 400
+        AuthorizationHeaderMalformed, naming the region) is followed once, as botocore
+        does: every later request goes to the bucket's region (`on_redirect` is told)."""
         query = query or {}
         url = f"{path}?{canonical_query(query)}" if query else path
-        fixed = {**headers, "Host": self.target.netloc}
+        fixed = dict(headers)
         if body is not None:
             fixed["Content-Length"] = str(length)
         connected = False
         for attempt in range(self.attempts):
             last = attempt + 1 == self.attempts
+            target = self.target  # one address per attempt (a redirect may change it)
+            fixed["Host"] = target.netloc
             frozen = self.credentials.get_frozen_credentials()
             to_send = sign(
                 method,
@@ -526,14 +573,14 @@ class Wire:
                 query,
                 fixed,
                 credentials=frozen,
-                region=self.target.region,
+                region=target.region,
                 amz_date=amz_now(),
             )
             to_send["User-Agent"] = self.user_agent
             payload = body() if callable(body) else body  # OSError here: unreadable
             if isinstance(payload, bytes) and len(payload) != length:
                 raise BodyChangedError(length, len(payload))
-            conn = self._connection()
+            conn = self._connection(target)
             cut: OSError | None = None  # the body could not be sent in full
             try:
                 try:
@@ -572,29 +619,59 @@ class Wire:
             if response.status < 300:
                 return {name.lower(): value for name, value in response.getheaders()}, data
             code = error_code(data)
+            if is_region_redirect(response.status, code):
+                region = bucket_region(
+                    {name.lower(): value for name, value in response.getheaders()}, data
+                )
+                if not redirected and region and self._move_to(region):
+                    return self._request(
+                        method, path, body, length, headers, query=query, redirected=True
+                    )
+                raise WireError(response.status, code, region=region)
             if last or not is_retryable(response.status, code):
                 raise WireError(response.status, code)
             self.sleep(backoff_s(attempt))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _connection(self) -> http.client.HTTPConnection:
+    def _move_to(self, region: str) -> bool:
+        """Send this and every later request to the bucket in `region`; False when its
+        address there is unknown. Idle connections to the old host are closed."""
+        with self._lock:
+            old = self.target
+            if region == old.region:  # another thread moved it already
+                return True
+            moved = old.in_region(region)
+            if moved is None:
+                return False
+            self.target = moved
+            stale, self._idle = self._idle, []
+        for conn in stale:
+            conn.close()
+        if self.on_redirect is not None:
+            self.on_redirect(old.region, region)
+        return True
+
+    def _connection(self, target: Target) -> _HTTPConnection:
         while True:
             with self._lock:
                 conn = self._idle.pop() if self._idle else None
             if conn is None:
-                return self._new_connection()
-            if not _dropped(conn):
+                return self._new_connection(target)
+            if conn.netloc == target.netloc and not _dropped(conn):
                 return conn
             conn.close()
 
-    def _release(self, conn: http.client.HTTPConnection) -> None:
+    def _release(self, conn: _HTTPConnection) -> None:
         with self._lock:
-            self._idle.append(conn)
+            if conn.netloc == self.target.netloc:
+                self._idle.append(conn)
+                return
+        conn.close()  # to the host before a redirect
 
-    def _new_connection(self) -> http.client.HTTPConnection:
-        host = self.target.netloc
+    def _new_connection(self, target: Target) -> _HTTPConnection:
+        host = target.netloc
         conn: _HTTPConnection
-        if self.target.scheme == "https":
+        if target.scheme == "https":
             with self._lock:
                 if self._context is None:
                     try:
@@ -607,6 +684,7 @@ class Wire:
         else:
             conn = _HTTPConnection(host, timeout=self.connect_timeout)
         conn.read_timeout = self.read_timeout
+        conn.netloc = host
         conn.blocksize = BLOCK_SIZE
         return conn
 

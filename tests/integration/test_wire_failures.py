@@ -274,8 +274,11 @@ class Scripted:
         self.server.server_close()
 
 
-def s3_error(handler: BaseHTTPRequestHandler, status: int, code: str, **headers: str) -> None:
-    body = f"<?xml version='1.0'?><Error><Code>{code}</Code><Message>m</Message></Error>"
+def s3_error(
+    handler: BaseHTTPRequestHandler, status: int, code: str, extra: str = "", **headers: str
+) -> None:
+    """An S3 XML error answer (`extra`: more elements inside `<Error>`)."""
+    body = f"<?xml version='1.0'?><Error><Code>{code}</Code><Message>m</Message>{extra}</Error>"
     handler.send_response(status)
     for name, value in {"Content-Type": "application/xml", **headers}.items():
         handler.send_header(name, value)
@@ -322,3 +325,117 @@ def test_an_early_refusal_of_a_large_body_is_reported_as_such(tmp_path: Path, wi
     assert sleeps == []
     puts = [path for method, path in server.seen if method == "PUT"]
     assert len(puts) == 1  # not retried: a refusal is final
+
+
+# -- a bucket in another region than `aws-region` ----------------------------------------------
+
+REAL_REGION = "ap-northeast-2"
+EMPTY_LISTING = b"<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>"
+
+
+def signed_region(handler: BaseHTTPRequestHandler) -> str:
+    auth = handler.headers.get("Authorization", "")
+    return auth.split("Credential=")[1].split("/")[2] if "Credential=" in auth else ""
+
+
+def fake_bucket(redirect: str) -> Callable[[BaseHTTPRequestHandler], None]:
+    """A bucket in REAL_REGION answering requests signed for another region as S3 does
+    (`redirect`: `301`, `307`, `400`, or `301-always` for a server that never stops)."""
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length", "0") or "0")
+        body = handler.rfile.read(length) if length else b""
+        wrong = signed_region(handler) != REAL_REGION or redirect == "301-always"
+        if wrong and redirect in ("301", "301-always"):
+            s3_error(handler, 301, "PermanentRedirect", **{"x-amz-bucket-region": REAL_REGION})
+        elif wrong and redirect == "307":
+            s3_error(handler, 307, "TemporaryRedirect", **{"x-amz-bucket-region": REAL_REGION})
+        elif wrong:  # 400 naming the region in the body only
+            s3_error(
+                handler, 400, "AuthorizationHeaderMalformed", f"<Region>{REAL_REGION}</Region>"
+            )
+        elif handler.command == "PUT":
+            handler.send_response(200)
+            handler.send_header("ETag", f'"{hashlib.md5(body).hexdigest()}"')
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+        elif handler.command == "HEAD":
+            handler.send_response(200)
+            handler.send_header("x-amz-bucket-region", REAL_REGION)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+        else:
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/xml")
+            handler.send_header("Content-Length", str(len(EMPTY_LISTING)))
+            handler.end_headers()
+            handler.wfile.write(EMPTY_LISTING)
+
+    return answer
+
+
+@pytest.mark.parametrize("redirect", ["301", "307", "400"])
+@pytest.mark.parametrize("wire", [True, False], ids=["wire", "botocore"])
+def test_a_bucket_in_another_region_is_followed_once(
+    tmp_path: Path, redirect: str, wire: bool
+) -> None:
+    """`aws-region` us-east-1, bucket in ap-northeast-2: like botocore, the wire follows
+    S3's redirect once (one extra request), then sends everything there; it warns once
+    with the right `aws-region` value."""
+    warnings: list[str] = []
+    with Scripted(fake_bucket(redirect)) as server:
+        store = store_at(server.url, "site", tmp_path, wire=wire)
+        store.warn = warnings.append
+        assert store.list_objects("") == []
+        file = local_file(tmp_path, "index.html", b"<h1>seoul</h1>")
+        assert store.put_file(file) == file.md5
+        seen = list(server.seen)
+    assert [method for method, _ in seen] == ["GET", "GET", "PUT"]
+    if wire:
+        assert len(warnings) == 1, warnings
+        assert f"Set `aws-region: {REAL_REGION}`" in warnings[0]
+        assert "`site`" in warnings[0]
+
+
+@pytest.mark.parametrize("wire", [True, False], ids=["wire", "botocore"])
+def test_a_redirect_that_does_not_end_names_the_region(tmp_path: Path, wire: bool) -> None:
+    """A server that redirects again after the redirect was followed: one error naming the
+    bucket's region and the `aws-region` value to set, not a loop."""
+    with Scripted(fake_bucket("301-always")) as server:
+        store = store_at(server.url, "site", tmp_path, wire=wire)
+        with pytest.raises(S3Error) as caught:
+            store.list_objects("")
+        requests = len(server.seen)
+    assert caught.value.title == "Wrong region"
+    assert f"`aws-region: {REAL_REGION}`" in str(caught.value)
+    assert requests <= 3  # botocore may ask HeadBucket for the region
+
+
+def test_a_deploys_store_warns_in_the_log(tmp_path: Path) -> None:
+    """The store `deploy.connect` makes (keys known up front: the wire) logs the redirect
+    as one warning titled "Wrong region"."""
+    from contextlib import nullcontext
+
+    from deployer import deploy
+    from deployer.credentials import Keys
+
+    class Log:
+        def __init__(self) -> None:
+            self.warnings: list[tuple[str, str | None]] = []
+
+        def info(self, msg: str) -> None: ...
+        def progress(self, msg: str) -> None: ...
+        def group(self, title: str) -> nullcontext[None]:
+            return nullcontext()
+
+        def warning(self, msg: str, title: str | None = None) -> None:
+            self.warnings.append((msg, title))
+
+    log = Log()
+    with Scripted(fake_bucket("301")) as server:
+        settings = make_settings(tmp_path, server.url).model_copy(update={"bucket": "site"})
+        keys = Keys("AKIASCRIPTED0000", "scripted-secret")
+        store, _ = deploy.connect(settings, lambda: None, log, keys=keys, env={})  # type: ignore[arg-type,return-value]
+        assert store.list_objects("") == []
+    assert [title for _, title in log.warnings] == ["Wrong region"]
+    assert f"`aws-region: {REAL_REGION}`" in log.warnings[0][0]

@@ -154,3 +154,33 @@ def test_ignore_configured_endpoint_urls_in_the_config_file(
     assert theirs == Target("https", "my-site.s3.eu-west-1.amazonaws.com", "", "eu-west-1")
     monkeypatch.setenv("AWS_PROFILE", "other")  # another profile: the variable counts
     assert s3_endpoint(wanted, dict(os.environ)) == "http://127.0.0.1:7000"
+
+
+@pytest.mark.parametrize(
+    ("bucket", "configured", "actual", "endpoint"),
+    [
+        ("my-site", "us-east-1", "ap-northeast-2", None),
+        ("my-site", "eu-west-1", "us-east-1", None),
+        ("my-site", "eu-west-1", "eu-central-1", None),
+        ("www.example.com", "us-east-1", "eu-west-1", None),  # path style on AWS
+        ("www.example.com", "eu-west-1", "us-east-1", None),
+        ("my-site", "us-east-1", "eu-west-1", "http://127.0.0.1:8333"),  # custom: host stays
+        ("my-site", "auto", "us-east-1", "https://acct.r2.cloudflarestorage.com"),
+    ],
+)
+def test_redirected_target_equals_botocores_for_the_real_region(
+    tmp_path: Path, bucket: str, configured: str, actual: str, endpoint: str | None
+) -> None:
+    """Where the wire sends a redirected bucket (`Target.in_region`) is where botocore's
+    client for the bucket's real region sends it."""
+    start = botocores(settings(tmp_path, bucket, configured, endpoint))
+    assert start is not None
+    assert start.in_region(actual) == botocores(settings(tmp_path, bucket, actual, endpoint))
+
+
+def test_aws_hosts_of_other_forms_are_not_guessed() -> None:
+    """FIPS or dual-stack hosts: no guess at the other region's address (None)."""
+    fips = Target("https", "my-site.s3-fips.us-east-1.amazonaws.com", "", "us-east-1")
+    dual = Target("https", "my-site.s3.dualstack.us-east-1.amazonaws.com", "", "us-east-1")
+    assert fips.in_region("eu-west-1") is None
+    assert dual.in_region("eu-west-1") is None
