@@ -499,12 +499,14 @@ def _not_done(outcome: Outcome, error: DeployError | None) -> list[str]:
     if held:
         if refused:
             head, why = "Files this deploy would upload", "Not uploaded: the deploy was refused."
-        else:
+        elif outcome.failed:
             head = "Held back: not uploaded"
             why = (
                 "Not uploaded because other files failed first; HTML and entry files wait "
                 "for every asset, so the live pages keep referring to assets that exist."
             )
+        else:
+            head, why = "Not uploaded", "The deploy stopped before these files were sent."
         md += _listed(head, why, held, "files")
     if kept:
         if refused:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from deployer import deploy
-from deployer.errors import MaxDeleteExceeded, TransferError
+from deployer.errors import DeployError, MaxDeleteExceeded, TransferError
 from deployer.model import Outcome
 from deployer.report import summary_markdown
 from tests.unit.test_deploy import World
@@ -169,3 +169,14 @@ def test_progress_does_not_repeat_itself_while_requests_wait() -> None:
     clock.now += 2.0
     progress.step(size=1000)
     assert log.lines[-1] == "Uploading assets: 2/10 (20%), 2.0 KB"
+
+
+def test_interrupted_deploy_does_not_blame_failed_files() -> None:
+    """Stopped part-way with no failure: the files not sent are "Not uploaded" because the
+    deploy stopped, not "held back because other files failed"."""
+    plan = make_plan((up("a.js"), up("b.js")), (up("index.html"),))
+    outcome = Outcome(plan=plan, uploaded=[plan.assets[0]], uploaded_bytes=100)
+    err = DeployError("The deploy was interrupted.", title="Interrupted")
+    text = summary_markdown(outcome, bucket="b", prefix="", error=err)
+    assert "### Not uploaded (2)\n\nThe deploy stopped before these files were sent." in text
+    assert "failed first" not in text
