@@ -44,6 +44,8 @@ from deployer.model import (
     Upload,
 )
 from deployer.report import format_bytes, plural
+from deployer.retries import RETRIES, Retries
+from deployer.retries import describe as describe_retries
 from deployer.settings import Settings
 
 if TYPE_CHECKING:
@@ -264,7 +266,8 @@ class _Progress:
     A line is printed only when something moved since the last one: while requests wait
     (S3 retrying after errors, throttling, a slow link), the same line is not repeated
     every two seconds; instead, every `STALLED_EVERY_S`, one line says how long nothing
-    has finished, with what `waiting()` says is going on (retries and why), if anything.
+    has finished. Each line also says which requests were retried since the last, and
+    why (`retries.RETRIES`, told by the S3 wire).
     """
 
     def __init__(
@@ -273,10 +276,11 @@ class _Progress:
         label: str,
         total: int,
         clock: Callable[[], float],
-        waiting: Callable[[], str] = lambda: "",
+        retries: Retries = RETRIES,
     ) -> None:
         self.log, self.label, self.total, self.clock = log, label, total, clock
-        self.waiting = waiting
+        self.retries = retries
+        self.seen_retries = retries.snapshot()
         self.done = 0
         self.bytes = 0
         self.last = self.moved_at = clock()
@@ -297,14 +301,16 @@ class _Progress:
             self._print("")
         elif now - self.last >= STALLED_EVERY_S:
             self.last = now
-            waiting = self.waiting()
-            still = f"nothing finished for {now - self.moved_at:.0f} s"
-            self._print(f"; {still}" + (f", {waiting}" if waiting else ""))
+            self._print(f"; nothing finished for {now - self.moved_at:.0f} s")
 
     def _print(self, note: str) -> None:
         self.shown = (self.done, self.bytes)
+        now_retries = self.retries.snapshot()
+        retried = describe_retries(now_retries - self.seen_retries)
+        self.seen_retries = now_retries
         pct = 100 * self.done // max(1, self.total)
         extra = f", {format_bytes(self.bytes)}" if self.bytes else ""
+        note += f"; {retried}" if retried else ""
         self.log.progress(f"{self.label}: {self.done}/{self.total} ({pct}%){extra}{note}")
 
 

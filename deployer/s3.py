@@ -40,6 +40,7 @@ from deployer.awsconfig import BlankCABundleError, CABundle, ca_bundle
 from deployer.endpoints import MULTIPART_CONCURRENCY
 from deployer.errors import CredentialsError, DeployError, RemoteError
 from deployer.model import Headers, LocalFile, ObjectState, RemoteObject
+from deployer.retries import RETRIES
 from deployer.s3wire import (
     REDIRECT_STATUSES,
     BodyChangedError,
@@ -160,7 +161,7 @@ def make_wire(target: Target, credentials: CredentialSource) -> Wire | None:
     host = target.netloc.rsplit(":", 1)[0] if "]" not in target.netloc else target.netloc
     if urllib.request.getproxies().get(target.scheme) and not urllib.request.proxy_bypass(host):
         return None
-    return Wire(
+    wire = Wire(
         target,
         credentials,
         attempts=endpoints.TOTAL_ATTEMPTS,
@@ -169,6 +170,8 @@ def make_wire(target: Target, credentials: CredentialSource) -> Wire | None:
         user_agent=f"s3-cloudfront-deploy/{__version__}",
         ca_file=_ca_bundle().path if target.scheme == "https" else None,
     )
+    wire.on_retrying = RETRIES.note
+    return wire
 
 
 def _ca_bundle() -> CABundle:

@@ -368,6 +368,19 @@ def is_retryable(status: int, code: str) -> bool:
     return status in RETRY_STATUSES or code in RETRY_CODES
 
 
+def _retry_reason(err: BaseException) -> str:
+    """A few words for a request that got no answer: `timed out`, `connection reset`."""
+    if isinstance(err, TimeoutError):
+        return "timed out"
+    if isinstance(err, ConnectionResetError):
+        return "connection reset"
+    if isinstance(err, BrokenPipeError | http.client.RemoteDisconnected):
+        return "connection closed"
+    if isinstance(err, ConnectionRefusedError):
+        return "connection refused"
+    return type(err).__name__
+
+
 def backoff_s(attempt: int, rand: Callable[[], float] = random.random) -> float:
     """Full jitter: a random delay up to 2^attempt seconds (attempt 0 = first retry), capped."""
     return rand() * min(MAX_BACKOFF_S, float(2**attempt))
@@ -466,6 +479,9 @@ class Wire:
     Thread-safe: each request takes a connection from the pool (or opens one) and
     returns it when the answer is fully read.
     """
+
+    # Told before every retry, with why (`retries.RETRIES.note`: progress lines say it).
+    on_retrying: Callable[[str], None] | None = None
 
     def __init__(
         self,
@@ -602,6 +618,8 @@ class Wire:
                 conn.close()
                 if isinstance(err, ssl.SSLCertVerificationError):
                     raise WireCertificateError(err.verify_message or str(err)) from None
+                if not last and self.on_retrying is not None:
+                    self.on_retrying(_retry_reason(cut or err))
                 if last:
                     raise WireConnectionError(cut or err, connected=connected) from None
                 self.sleep(backoff_s(attempt))
@@ -628,6 +646,10 @@ class Wire:
                         method, path, body, length, headers, query=query, redirected=True
                     )
                 raise WireError(response.status, code, region=region)
+            if not last and self.on_retrying is not None and is_retryable(response.status, code):
+                self.on_retrying(
+                    f"{code} (HTTP {response.status})" if code else f"HTTP {response.status}"
+                )
             if last or not is_retryable(response.status, code):
                 raise WireError(response.status, code)
             self.sleep(backoff_s(attempt))

@@ -8,10 +8,14 @@ and no secret.
 
 from __future__ import annotations
 
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+from deployer.retries import RETRIES
 from devtools.servers import Server
 from tests.integration.conftest import RunAction
+from tests.integration.test_s3store import local_file
+from tests.integration.test_wire_failures import Scripted, s3_error, store_at
 
 
 def test_unwritable_summary_after_a_real_deploy(
@@ -39,3 +43,31 @@ def test_unwritable_summary_after_a_real_deploy(
     assert "title=Job summary not written" in errors[0]
     assert str(gone) in errors[0]
     assert "The deploy itself finished" in errors[0]
+
+
+def test_the_wire_tells_progress_why_it_retries(tmp_path: Path) -> None:
+    """S3 answers a PUT with 500 InternalError twice, then takes it: the retries are
+    counted by reason for the progress line ("retried 2 requests: InternalError (HTTP
+    500) x2"), and the upload succeeds."""
+    answers = iter([500, 500, 200])
+
+    def flaky(handler: BaseHTTPRequestHandler) -> None:
+        handler.rfile.read(int(handler.headers.get("Content-Length", "0")))
+        status = next(answers)
+        if status != 200:
+            s3_error(handler, status, "InternalError")
+            return
+        handler.send_response(200)
+        handler.send_header("ETag", '"0cc175b9c0f1b6a831c399e269772661"')
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    with Scripted(flaky) as server:
+        store = store_at(server.url, "site", tmp_path)
+        fast = store._fast_path()
+        assert fast is not None
+        fast.sleep = lambda _seconds: None
+        before = RETRIES.snapshot()
+        store.put_file(local_file(tmp_path, "a.txt", b"a"))
+        new = RETRIES.snapshot() - before
+    assert new == {"InternalError (HTTP 500)": 2}

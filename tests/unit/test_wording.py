@@ -11,6 +11,7 @@ from deployer import deploy
 from deployer.errors import DeployError, MaxDeleteExceeded, TransferError
 from deployer.model import Outcome
 from deployer.report import summary_markdown
+from deployer.retries import Retries
 from tests.unit.test_deploy import World
 from tests.unit.test_report import make_plan, render, up
 
@@ -146,24 +147,27 @@ class _Lines:
 
 def test_progress_does_not_repeat_itself_while_requests_wait() -> None:
     """Two minutes of retries print a few lines that say what is going on, not ~60 copies."""
-    clock, log = _Clock(), _Lines()
+    clock, log, retries = _Clock(), _Lines(), Retries()
     progress = deploy._Progress(
         log,  # type: ignore[arg-type]
         "Uploading assets",
         10,
         clock,
-        waiting=lambda: "retrying 3 requests (HTTP 503 SlowDown)",
+        retries,
     )
     clock.now = 2.0
     progress.step(size=1000)
     assert log.lines == ["Uploading assets: 1/10 (10%), 1.0 KB"]
-    for _ in range(60):  # every 2 s for 120 s, nothing finishes
+    for second in range(60):  # every 2 s for 120 s, nothing finishes; S3 answers 500
         clock.now += 2.0
+        retries.note("InternalError (HTTP 500)")
+        if second % 10 == 0:
+            retries.note("timed out")
         progress.tick()
     assert len(log.lines) == 5  # the first line, then one every 30 s
     assert log.lines[1] == (
-        "Uploading assets: 1/10 (10%), 1.0 KB; nothing finished for 30 s, "
-        "retrying 3 requests (HTTP 503 SlowDown)"
+        "Uploading assets: 1/10 (10%), 1.0 KB; nothing finished for 30 s; retried 17 "
+        "requests: InternalError (HTTP 500) x15, timed out x2"
     )
     assert "nothing finished for 120 s" in log.lines[-1]
     clock.now += 2.0
