@@ -50,7 +50,7 @@ def for_local(text: str, names: Mapping[str, str]) -> str:
     def name(match: re.Match[str]) -> str:
         return f"`{names.get(match.group(1), match.group(1))}`"
 
-    text = _FIX_RE.sub(fix, text)
+    text = _FIX_RE.sub(fix, text).replace(" inputs are empty", " inputs are not set")
     text = _NAMES_INPUT_RE.sub(lambda m: m.group(1), text)
     text = _NAME_INPUT_RE.sub(lambda m: m.group(1), text)
     text = _NAME_RE.sub(name, text)

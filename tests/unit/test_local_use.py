@@ -146,7 +146,7 @@ def test_for_local_rewrites_names_and_yaml_fixes() -> None:
     assert for_local(text, names) == (
         "This deploy would delete 9 objects, more than `S3CFD_MAX_DELETE` (3). Raise "
         "`S3CFD_MAX_DELETE` to at least 9 (or set `--delete-removed false`). Check "
-        "`--bucket`; `--aws-access-key-id` and `--role-to-assume` are empty. Run it again. "
+        "`--bucket`; `--aws-access-key-id` and `--role-to-assume` are not set. Run it again. "
         "Write `*.html: no-cache`; keep `permissions: id-token: write`."
     )
     assert {spec.name for spec in INPUTS} == set(names)
