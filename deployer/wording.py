@@ -19,12 +19,21 @@ _FIX_RE = re.compile(r"`([a-z][a-z0-9-]*): ([^`\n]+)`")
 _NAMES_INPUT_RE = re.compile(r"\bthe ((?:`[a-z][a-z0-9-]*`(?:, | and | or )?)+) inputs?\b")
 _NAME_INPUT_RE = re.compile(r"(`[a-z][a-z0-9-]*`) inputs?\b")
 _NAME_RE = re.compile(r"`([a-z][a-z0-9-]*)`")
+_SECRET_RE = re.compile(r"(`[a-z][a-z0-9-]*`) secret\b")
 _PHRASES = (
     ("Re-run the workflow", "Run it again"),
     ("re-run the workflow", "run it again"),
     ("Invalid input", "Invalid setting"),
     ("invalid inputs", "invalid settings"),
+    ("re-create the secret with", "set it to"),
+    (" from repository secrets", ""),
 )
+# Credentials locally come from the standard AWS variables more often than from ours.
+_AMBIENT = {
+    "aws-access-key-id": "AWS_ACCESS_KEY_ID",
+    "aws-secret-access-key": "AWS_SECRET_ACCESS_KEY",
+    "aws-session-token": "AWS_SESSION_TOKEN",
+}
 
 
 def used_names(flags: Mapping[str, str | None], env: Mapping[str, str]) -> dict[str, str]:
@@ -32,8 +41,13 @@ def used_names(flags: Mapping[str, str | None], env: Mapping[str, str]) -> dict[
     at all: a flag is the quickest fix), else the environment variable it came from."""
     names: dict[str, str] = {}
     for spec in INPUTS:
-        from_env = not flags.get(spec.name) and env.get(spec.env_var, "").strip()
-        names[spec.name] = spec.env_var if from_env else spec.flag
+        given = bool(flags.get(spec.name))
+        if not given and env.get(spec.env_var, "").strip():
+            names[spec.name] = spec.env_var
+        elif not given and env.get(_AMBIENT.get(spec.name, ""), "").strip():
+            names[spec.name] = _AMBIENT[spec.name]
+        else:
+            names[spec.name] = spec.flag
     return names
 
 
@@ -53,6 +67,7 @@ def for_local(text: str, names: Mapping[str, str]) -> str:
     text = _FIX_RE.sub(fix, text).replace(" inputs are empty", " inputs are not set")
     text = _NAMES_INPUT_RE.sub(lambda m: m.group(1), text)
     text = _NAME_INPUT_RE.sub(lambda m: m.group(1), text)
+    text = _SECRET_RE.sub(lambda m: f"{m.group(1)} value", text)
     text = _NAME_RE.sub(name, text)
     for old, new in _PHRASES:
         text = text.replace(old, new)

@@ -150,3 +150,18 @@ def test_for_local_rewrites_names_and_yaml_fixes() -> None:
         "Write `*.html: no-cache`; keep `permissions: id-token: write`."
     )
     assert {spec.name for spec in INPUTS} == set(names)
+
+
+def test_for_local_names_the_standard_aws_variables_and_no_secrets() -> None:
+    """Keys from `AWS_ACCESS_KEY_ID` are called that; "repository secret" wording goes."""
+    names = used_names({}, {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s"})
+    text = (
+        "S3 does not know the access key ID. Check the `aws-access-key-id` secret (the key "
+        "may be deleted). The `aws-secret-access-key` secret does not match: re-create the "
+        "secret with the bare value. Pass `aws-session-token` from repository secrets."
+    )
+    assert for_local(text, names) == (
+        "S3 does not know the access key ID. Check the `AWS_ACCESS_KEY_ID` value (the key "
+        "may be deleted). The `AWS_SECRET_ACCESS_KEY` value does not match: set it to the "
+        "bare value. Pass `--aws-session-token`."
+    )
