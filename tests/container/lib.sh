@@ -143,6 +143,7 @@ ensure_base() {
     fi
     if docker image inspect "$image" >/dev/null 2>&1; then
         log "base image $image is cached"
+        declare_arch "$image" "$arch"
         printf '%s\n' "$image"
         return
     fi
@@ -169,7 +170,18 @@ ensure_base() {
     tar -C "$rootfs" -c . | docker import ${arch:+--platform "linux/$arch"} \
         --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]' - "$image" >/dev/null
     rm -rf "$rootfs" "$rootfs.log"
+    declare_arch "$image" "$arch"
     printf '%s\n' "$image"
+}
+
+# Docker 20.10's `docker import --platform` records the host's architecture: rewrite the
+# config of a foreign-architecture base so that `docker build --platform` accepts it.
+declare_arch() {
+    local image=$1 arch=$2
+    if [[ -n $arch && $(docker image inspect --format '{{.Architecture}}' "$image") != "$arch" ]]; then
+        log "declaring $image as $arch (tests/container/relabel.py)"
+        "$PYTHON" "$ROOT/tests/container/relabel.py" "$image" "$arch" >/dev/null
+    fi
 }
 
 build_action_image() {
@@ -260,6 +272,7 @@ other_arch() {
 # (e.g. Debian's qemu-user-static or a runner's setup-qemu) when there is one. Returns 1,
 # with the reason in EMULATOR_MISSING, when this machine cannot do it.
 EMULATOR_MISSING=
+# shellcheck disable=SC2034 # EMULATOR_MISSING is read by run.sh
 ensure_emulator() {
     local arch=$1 qemu_arch magic mask root
     case $arch in

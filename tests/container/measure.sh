@@ -18,6 +18,7 @@ cd "$ROOT"
 export PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH}
 if [[ ${1:-} == startup ]]; then
     shift
+    # shellcheck disable=SC2119 # no extra docker build arguments
     build_action_image
     start_registry
     "$PYTHON" tests/container/driver.py startup \
