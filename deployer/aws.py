@@ -28,6 +28,7 @@ from botocore.exceptions import DataNotFoundError
 from botocore.loaders import Loader, instance_cache
 from botocore.utils import parse_timestamp
 
+from deployer.concurrency import most
 from deployer.endpoints import (
     CONNECT_TIMEOUT_S,
     MULTIPART_CONCURRENCY,
@@ -91,7 +92,7 @@ def client_config(settings: Settings, *, path_style: bool = False) -> Config:
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
         tcp_keepalive=True,
-        max_pool_connections=settings.concurrency + MULTIPART_CONCURRENCY + POOL_HEADROOM,
+        max_pool_connections=most(settings.concurrency) + MULTIPART_CONCURRENCY + POOL_HEADROOM,
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
         user_agent_extra="s3-cloudfront-deploy",

@@ -25,12 +25,13 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, closing
 from dataclasses import replace
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
-from deployer import invalidation, local, plan, record
+from deployer import concurrency, invalidation, local, plan, record
+from deployer.concurrency import Change, Window
 from deployer.errors import DeployError, MaxDeleteExceeded, RemoteError, TransferError
 from deployer.globs import matches_any
 from deployer.model import (
@@ -59,6 +60,8 @@ STALLED_EVERY_S = 30.0  # while nothing finishes, one line this often (not every
 _T = TypeVar("_T")
 _I = TypeVar("_I")
 DELETE_BATCH = 1000
+EXTRA_THREADS = 4  # beside the window's workers: the listing, CloudFront look-ups
+_END = object()
 ALL_PATHS = ("/*",)
 
 
@@ -110,6 +113,8 @@ class Log(Protocol):
     def warning(self, msg: str, /, title: str | None = None) -> None: ...
 
     def progress(self, msg: str, /) -> None: ...
+
+    def debug(self, msg: str, /) -> None: ...
 
     def group(self, title: str, /) -> AbstractContextManager[None]: ...
 
@@ -322,40 +327,54 @@ def _in_parallel(
     fn: Callable[[_I], _T],
     items: Iterable[_I],
     tick: Callable[[], None],
-    workers: int,
+    window: Window,
 ) -> Generator[_Done[_I, _T], None, None]:
-    """`fn(item)` for every item on `workers` threads of `pool`, yielding `(item, error,
-    result)` as each finishes; `tick()` at least every `PROGRESS_EVERY_S` while waiting.
-    Use it in `closing()`: leaving early stops the workers after their current item.
+    """`fn(item)` for every item, at most `window.limit` at a time on threads of `pool`,
+    yielding `(item, error, result)` as each finishes; `tick()` at least every
+    `PROGRESS_EVERY_S` while waiting. Use it in `closing()`: leaving early stops the
+    workers after their current item.
 
-    Each worker takes the next item itself: no Future per item (at 20,000 files those
-    cost ~1 KB each, and submitting them one by one from this thread cost more GIL time
-    than the uploads' own bookkeeping), and O(1) per completion (`wait(FIRST_COMPLETED)`
-    in a loop locks every pending future on each call: O(n^2)).
+    Each worker takes a slot of the window, then the next item itself: no Future per
+    item (at 20,000 files those cost ~1 KB each, and submitting them one by one from
+    this thread cost more GIL time than the uploads' own bookkeeping), and O(1) per
+    completion (`wait(FIRST_COMPLETED)` in a loop locks every pending future on each
+    call: O(n^2)). Workers are added as the window grows (a thread only when needed).
     """
     done: queue.SimpleQueue[_Done[_I, _T] | None] = queue.SimpleQueue()
     todo = iter(items)
     lock = threading.Lock()
     stop = threading.Event()
+    exhausted = threading.Event()
 
     def worker() -> None:
         try:
             while not stop.is_set():
+                token = window.acquire(stop)
+                if token is None:
+                    return
                 with lock:
-                    try:
-                        item = next(todo)
-                    except StopIteration:
-                        return
+                    item = next(todo, _END)
+                if item is _END:
+                    exhausted.set()
+                    window.cancel(token)
+                    return
                 try:
-                    result = fn(item)
+                    with window.running(token):
+                        result = fn(cast(_I, item))
                 except BaseException as err:  # handed to the caller
-                    done.put((item, err, None))
+                    done.put((cast(_I, item), err, None))
                 else:
-                    done.put((item, None, result))
+                    done.put((cast(_I, item), None, result))
         finally:
             done.put(None)  # this worker is finished
 
-    runners = [pool.submit(worker) for _ in range(max(1, workers))]
+    runners: list[Future[None]] = []
+
+    def add_workers() -> None:
+        while len(runners) < window.limit and not exhausted.is_set() and not stop.is_set():
+            runners.append(pool.submit(worker))
+
+    add_workers()
     live = len(runners)
     try:
         while live:
@@ -368,6 +387,9 @@ def _in_parallel(
                 live -= 1
             else:
                 yield got
+            before = len(runners)
+            add_workers()
+            live += len(runners) - before
     finally:
         stop.set()
         for runner in runners:
@@ -381,10 +403,10 @@ def _run_parallel(
     on_error: Callable[[Upload, BaseException], None],
     progress: _Progress,
     *,
-    workers: int,
+    window: Window,
 ) -> None:
     """Run `work` on every item; errors go to `on_error`; progress lines while waiting."""
-    with closing(_in_parallel(pool, work, items, progress.tick, workers)) as results:
+    with closing(_in_parallel(pool, work, items, progress.tick, window)) as results:
         for item, err, _ in results:
             if err is not None:
                 on_error(item, err)
@@ -422,6 +444,7 @@ class _Deployment:
         self.lock = threading.Lock()
         self.etags: dict[str, str] = {}  # key -> ETag of what this run wrote
         self.origins: dict[str, str | None] = {}  # distribution -> key prefix it serves
+        self.window = Window(concurrency.controller_for(settings.concurrency), on_change=self.moved)
 
     def run(self) -> None:
         settings, store, log, outcome = self.settings, self.store, self.log, self.outcome
@@ -431,7 +454,8 @@ class _Deployment:
         prefix = settings.destination_prefix
 
         with ThreadPoolExecutor(
-            max_workers=settings.concurrency, thread_name_prefix="deploy"
+            max_workers=concurrency.most(settings.concurrency) + EXTRA_THREADS,
+            thread_name_prefix="deploy",
         ) as pool:
             # 1-2. Scan (hashing, local CPU and disk) while the bucket is listed
             # (network): neither waits for the other.
@@ -501,6 +525,10 @@ class _Deployment:
                     "assets that exist.",
                     "Entry files held back",
                 )
+            log.debug(
+                f"Requests in flight: at most {self.window.peak} at once, limit now "
+                f"{self.window.limit} (`concurrency: {settings.concurrency or 'auto'}`)"
+            )
 
         # 7. Deletes, only when every upload landed.
         delete_error: DeployError | None = None
@@ -579,6 +607,11 @@ class _Deployment:
                 "Deploy record not written",
             )
 
+    def moved(self, change: Change) -> None:
+        """The window's limit changed: say so at debug level (`RUNNER_DEBUG=1`, `--debug`)."""
+        rate = f", ~{change.rate:.0f} requests/s" if change.rate else ""
+        self.log.debug(f"Requests in flight: {change.old} -> {change.new} ({change.reason}{rate})")
+
     def warn(self, text: str, title: str) -> None:
         with self.lock:
             self.outcome.warnings.append(text)
@@ -648,8 +681,9 @@ class _Deployment:
         heads: dict[str, ObjectState] = {}
         denied = 0
         progress = _Progress(self.log, "Checked", len(keys), self.clock)
-        workers = self.settings.concurrency
-        with closing(_in_parallel(pool, self.store.head, keys, progress.tick, workers)) as results:
+        with closing(
+            _in_parallel(pool, self.store.head, keys, progress.tick, self.window)
+        ) as results:
             for key, err, state in results:
                 if err is None:
                     if state is not None:
@@ -698,7 +732,7 @@ class _Deployment:
         label = f"{'Would upload' if self.settings.dry_run else 'Uploading'} {what}"
         self.log.info(f"{label}: {plural(len(uploads), 'file')}")
         progress = _Progress(self.log, label, len(uploads), self.clock)
-        _run_parallel(pool, uploads, work, on_error, progress, workers=self.settings.concurrency)
+        _run_parallel(pool, uploads, work, on_error, progress, window=self.window)
 
     def delete_phase(self, deletes: Sequence[str]) -> DeployError | None:
         if not deletes:

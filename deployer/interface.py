@@ -48,7 +48,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "endpoint-url": "S3CFD_ENDPOINT_URL",
 }
 
-DEFAULT_CONCURRENCY = 16
+DEFAULT_CONCURRENCY = "auto"
 DEFAULT_MAX_DELETE = 256
 DEFAULT_KEEP_REMOVED_ASSETS = "7d"  # why a week: README, "Pages already open keep working"
 DEFAULT_INVALIDATION_MAX_PATHS = 15
@@ -187,8 +187,10 @@ INPUTS: tuple[InputSpec, ...] = (
     ),
     InputSpec(
         "concurrency",
-        str(DEFAULT_CONCURRENCY),
-        f"Parallel transfers, 1-64. Default: `{DEFAULT_CONCURRENCY}`.",
+        DEFAULT_CONCURRENCY,
+        "Requests in flight: `auto` (adapts to the link: grows while throughput grows, "
+        "halves when S3 throttles, at most 256) or a fixed number from 1 to 256. "
+        f"Default: `{DEFAULT_CONCURRENCY}`.",
     ),
     InputSpec(
         "dry-run",

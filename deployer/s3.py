@@ -37,6 +37,7 @@ from botocore.exceptions import (
 
 from deployer import __version__, endpoints
 from deployer.awsconfig import BlankCABundleError, CABundle, ca_bundle
+from deployer.concurrency import note_retry
 from deployer.endpoints import MULTIPART_CONCURRENCY
 from deployer.errors import CredentialsError, DeployError, RemoteError
 from deployer.model import Headers, LocalFile, ObjectState, RemoteObject
@@ -169,6 +170,7 @@ def make_wire(target: Target, credentials: CredentialSource) -> Wire | None:
         read_timeout=endpoints.READ_TIMEOUT_S,
         user_agent=f"s3-cloudfront-deploy/{__version__}",
         ca_file=_ca_bundle().path if target.scheme == "https" else None,
+        on_retry=note_retry,
     )
     wire.on_retrying = RETRIES.note
     return wire

@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Literal, Protocol
 from urllib.parse import quote, urlsplit
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -65,6 +65,11 @@ RETRY_CODES = frozenset(
         "RequestTimeoutException",
         "PriorRequestNotComplete",
     }
+)
+# Answers that mean "slow down": the caller's window backs off (see `Wire.on_retry`).
+THROTTLE_STATUSES = frozenset({429, 503})
+THROTTLE_CODES = frozenset(
+    {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests"}
 )
 _CODE = re.compile(rb"<Code>([^<]{1,200})</Code>")
 _REGION = re.compile(rb"<Region>([a-z0-9-]{1,40})</Region>")
@@ -381,6 +386,10 @@ def _retry_reason(err: BaseException) -> str:
     return type(err).__name__
 
 
+def is_throttle(status: int, code: str) -> bool:
+    return status in THROTTLE_STATUSES or code in THROTTLE_CODES
+
+
 def backoff_s(attempt: int, rand: Callable[[], float] = random.random) -> float:
     """Full jitter: a random delay up to 2^attempt seconds (attempt 0 = first retry), capped."""
     return rand() * min(MAX_BACKOFF_S, float(2**attempt))
@@ -494,6 +503,7 @@ class Wire:
         user_agent: str,
         ca_file: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        on_retry: Callable[[Literal["throttled", "timeout"]], None] | None = None,
     ) -> None:
         self.target = target
         self.credentials = credentials
@@ -506,6 +516,9 @@ class Wire:
         self._idle: list[_HTTPConnection] = []
         # Called once, with (configured region, bucket's region), when S3 redirects.
         self.on_redirect: Callable[[str, str], None] | None = None
+        # Told before a retry after a throttling answer or a timeout (requests in flight
+        # back off: `concurrency.note_retry`).
+        self.on_retry = on_retry
         self._lock = threading.Lock()
         self._context: ssl.SSLContext | None = None
 
@@ -622,6 +635,8 @@ class Wire:
                     self.on_retrying(_retry_reason(cut or err))
                 if last:
                     raise WireConnectionError(cut or err, connected=connected) from None
+                if isinstance(cut or err, TimeoutError) and self.on_retry is not None:
+                    self.on_retry("timeout")
                 self.sleep(backoff_s(attempt))
                 continue
             except BaseException:  # BodyChangedError, or an interrupt: the request is cut
@@ -652,6 +667,8 @@ class Wire:
                 )
             if last or not is_retryable(response.status, code):
                 raise WireError(response.status, code)
+            if is_throttle(response.status, code) and self.on_retry is not None:
+                self.on_retry("throttled")
             self.sleep(backoff_s(attempt))
         raise AssertionError("unreachable: the last attempt returns or raises")
 

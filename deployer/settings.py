@@ -28,6 +28,7 @@ from pydantic import (
     field_validator,
 )
 
+from deployer.concurrency import CAP
 from deployer.errors import ConfigError, InputProblem
 from deployer.globs import compile_glob
 from deployer.interface import ENV_PREFIX, INPUTS, INPUTS_BY_NAME
@@ -111,6 +112,23 @@ def parse_duration(value: Any) -> Any:
             "`immutable` file; use at most `366d`"
         )
     return seconds
+
+
+def _concurrency(value: Any) -> Any:
+    """`auto` (or unset) -> None; otherwise a whole number from 1 to the cap."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "auto")):
+        return None
+    if isinstance(value, str) and not re.fullmatch(r"[+-]?\d+", value.strip().replace("_", "")):
+        raise ValueError(
+            f"`{value}` is neither `auto` nor a whole number; use `auto` (the default) or a "
+            f"number from 1 to {CAP}"
+        )
+    number = int(value.strip().replace("_", "")) if isinstance(value, str) else value
+    if isinstance(number, int) and not 1 <= number <= CAP:
+        raise ValueError(
+            f"{number} is out of range; use `auto` (the default) or a number from 1 to {CAP}"
+        )
+    return number
 
 
 def _lines(value: Any) -> Any:
@@ -199,7 +217,10 @@ class Settings(BaseModel):
     invalidation_max_paths: Annotated[int, _int_in(1, 3000)] = Field(alias="invalidation-max-paths")
     wait_for_invalidation: Bool = Field(alias="wait-for-invalidation")
     endpoint_url: OptStr = Field(None, alias="endpoint-url")
-    concurrency: Annotated[int, _int_in(1, 64)] = Field(alias="concurrency")
+    # None = `auto` (see `concurrency.py`); a number is a fixed limit.
+    concurrency: Annotated[int | None, BeforeValidator(_concurrency)] = Field(
+        None, alias="concurrency"
+    )
     dry_run: Bool = Field(alias="dry-run")
 
     # Context, not inputs.

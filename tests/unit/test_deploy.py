@@ -236,6 +236,7 @@ class FakeLog:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.warnings: list[tuple[str, str | None]] = []
+        self.debugs: list[str] = []
 
     def info(self, msg: str, /) -> None:
         self.lines.append(msg)
@@ -245,6 +246,9 @@ class FakeLog:
 
     def progress(self, msg: str, /) -> None:
         self.lines.append(msg)
+
+    def debug(self, msg: str, /) -> None:
+        self.debugs.append(msg)
 
     @contextmanager
     def group(self, title: str, /) -> Iterator[None]:

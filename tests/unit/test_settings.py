@@ -53,7 +53,7 @@ def test_defaults_when_every_input_is_empty(workspace: Path) -> None:
     assert s.keep_removed_assets == 7 * 86400
     assert s.invalidation == "changed"
     assert s.invalidation_max_paths == 15
-    assert s.concurrency == 16
+    assert s.concurrency is None  # `auto`
     assert s.dry_run is False
     assert s.aws_region == "us-east-1"
     assert s.role_session_name == "s3-cloudfront-deploy"
@@ -76,6 +76,14 @@ def test_flag_beats_input_beats_env(workspace: Path) -> None:
     assert load_settings({"concurrency": "2"}, env, workspace).concurrency == 2
     assert load_settings({}, env, workspace).concurrency == 8
     assert load_settings({}, env, workspace).max_delete == 7
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("auto", None), (" Auto ", None), ("256", 256)])
+def test_concurrency_auto_or_a_number(workspace: Path, raw: str, expected: int | None) -> None:
+    """`auto` (any case) is the adaptive default (None); a number up to 256 is fixed."""
+    env = runner_env(workspace)
+    env["INPUT_CONCURRENCY"] = raw
+    assert load_settings({}, env, workspace).concurrency == expected
 
 
 def test_region_falls_back_to_aws_variables(workspace: Path) -> None:
@@ -187,9 +195,9 @@ def test_booleans_nothing_else(workspace: Path, raw: str) -> None:
 @pytest.mark.parametrize(
     ("name", "raw", "fragment"),
     [
-        ("concurrency", "0", "from 1 to 64"),
-        ("concurrency", "65", "from 1 to 64"),
-        ("concurrency", "ten", "not a whole number"),
+        ("concurrency", "0", "use `auto` (the default) or a number from 1 to 256"),
+        ("concurrency", "257", "use `auto` (the default) or a number from 1 to 256"),
+        ("concurrency", "ten", "neither `auto` nor a whole number"),
         ("max_delete", "-1", "from 0 to"),
         ("invalidation_max_paths", "0", "from 1 to 3000"),
         ("invalidation_max_paths", "3001", "from 1 to 3000"),

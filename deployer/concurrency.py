@@ -1,0 +1,243 @@
+"""How many requests to keep in flight: `concurrency: auto` (the default) or a fixed number.
+
+`Controller` is the pure decision (no threads, no clock of its own): it is told when a
+request starts and how long each took, and when S3 throttles (`SlowDown`, 503, 429)
+or a request times out; it answers with the new limit. `Window` is the thin
+thread-safe shell the deploy's workers share; `note_retry` is how the S3 wire tells
+the window of the calling thread that it is about to retry.
+
+The rule, for `auto`:
+- start at `INITIAL` in flight (the loopback optimum, measured: see BENCHMARKS.md);
+- an epoch is the first `SAMPLES` requests started under the current limit to finish
+  (about one round trip); its throughput is Little's law, the most requests in flight over
+  their median latency: new connections' handshakes and the odd slow request do not
+  hide a gain;
+- grow while throughput grows: double while an epoch beats the best one so far by
+  `GAIN`; the first epoch that does not is undone (back to the best limit), and the
+  limit holds there;
+- back off at once on a throttle or a timeout: halve (at most once per epoch, so the
+  answers to requests already in flight do not cut again), then grow again by an
+  eighth per epoch while throughput grows;
+- never above `cap` (`CAP` = 256; see README "Performance" for why) nor below 1.
+
+A fixed number is a fixed limit: no growth, no back-off (the retries still back off).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Literal
+
+CAP = 256
+INITIAL = 16
+SAMPLES = 16  # finished requests of one epoch before it is judged (about one round trip)
+GAIN = 1.2  # a doubling must raise throughput by at least this factor to keep growing
+Reason = Literal["grow", "undo", "throttled", "timeout"]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """The limit moved: from `old` to `new`, why, and the throughput that decided it."""
+
+    old: int
+    new: int
+    reason: Reason
+    rate: float  # requests per second (Little's law estimate), 0 when not measured
+
+
+@dataclass(slots=True)
+class Controller:
+    """The limit on requests in flight, decided from what requests took (pure)."""
+
+    limit: int = INITIAL
+    cap: int = CAP
+    fixed: bool = False
+    epoch: int = 0
+    growing: bool = True
+    doubling: bool = True
+    best_rate: float = 0.0
+    best_limit: int = 0
+    _cut_epoch: int = -1
+    _starts: int = 0
+    _burst: int = 0
+    _latencies: list[float] = field(default_factory=list)
+    _in_flight: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.limit = max(1, min(self.limit, self.cap))
+        self.best_limit = self.limit
+        self._burst = self.limit
+
+    def started(self) -> int:
+        """A request starts; returns the epoch to hand back to `finished` or `throttled`.
+
+        The burst that fills a new window is not judged (returned as the epoch before):
+        those requests meet a queue that is not yet full, and would flatter the limit."""
+        self._starts += 1
+        return self.epoch if self._starts > self._burst else self.epoch - 1
+
+    def finished(self, epoch: int, latency_s: float, in_flight: int) -> Change | None:
+        """A request of `epoch` finished after `latency_s`; `in_flight` requests (itself
+        included) were in flight when it started or when it ended, whichever is more (a
+        window filled at once has its first requests start with fewer in flight)."""
+        if self.fixed or epoch != self.epoch or not self.growing:
+            return None
+        self._latencies.append(max(latency_s, 1e-6))
+        self._in_flight.append(in_flight)
+        if len(self._latencies) < min(SAMPLES, self.limit):
+            return None
+        rate = _rate(self._in_flight, self._latencies)
+        old = self.limit
+        if self.best_rate and rate < self.best_rate * self._gain():
+            # Growing did not pay: back to the best limit, and hold.
+            self.growing = False
+            self.best_rate = max(self.best_rate, rate)
+            self._next_epoch()
+            if self.best_limit == old:
+                return None
+            self.limit = self.best_limit
+            return Change(old, self.limit, "undo", rate)
+        self.best_rate, self.best_limit = rate, old
+        step = old if self.doubling else max(1, old // 8)
+        self.limit = min(self.cap, old + step)
+        self._next_epoch(self.limit - old)
+        if self.limit == old:
+            self.growing = False
+            return None
+        return Change(old, self.limit, "grow", rate)
+
+    def throttled(self, epoch: int, *, timeout: bool = False) -> Change | None:
+        """S3 asked to slow down (or a request of `epoch` timed out): halve the limit,
+        once per epoch, then grow again gently."""
+        if self.fixed or epoch < self._cut_epoch:
+            return None
+        old = self.limit
+        self.limit = max(1, old // 2)
+        self.best_rate, self.best_limit = 0.0, self.limit
+        self.growing, self.doubling = True, False
+        self._next_epoch()
+        self._cut_epoch = self.epoch
+        return Change(old, self.limit, "timeout" if timeout else "throttled", 0.0)
+
+    def _gain(self) -> float:
+        if self.doubling:
+            return GAIN
+        # An additive step of an eighth: half of its ideal gain is enough.
+        return 1.0 + 0.5 * max(1, self.best_limit // 8) / self.best_limit
+
+    def _next_epoch(self, burst: int = 0) -> None:
+        self.epoch += 1
+        self._starts, self._burst = 0, burst
+        self._latencies.clear()
+        self._in_flight.clear()
+
+
+def _rate(in_flight: list[int], latencies: list[float]) -> float:
+    """Throughput by Little's law: requests in flight (the most seen: the window once
+    filled) over their median latency (a few slow requests, a new connection's
+    handshake or a large file, do not decide)."""
+    ordered = sorted(latencies)
+    return max(in_flight) / ordered[len(ordered) // 2]
+
+
+def parse(value: str | int) -> int | None:
+    """`auto` -> None; a number -> that number (validated by the settings)."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return None
+    return int(value)
+
+
+class Window:
+    """The shared limit for the deploy's worker threads (the I/O shell of `Controller`).
+
+    `slot()` blocks until a request may start and returns a context manager for it; the
+    S3 wire's retries reach the window of the thread they run on through `note_retry`.
+    """
+
+    def __init__(
+        self,
+        controller: Controller,
+        *,
+        on_change: Callable[[Change], None] = lambda change: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.controller = controller
+        self.on_change = on_change
+        self.clock = clock
+        self.in_flight = 0
+        self.peak = 0
+        self._cond = threading.Condition()
+
+    @property
+    def limit(self) -> int:
+        return self.controller.limit
+
+    def acquire(self, stop: threading.Event) -> tuple[int, float, int] | None:
+        """Wait for room; None when `stop` is set first. Returns the request's token."""
+        with self._cond:
+            while self.in_flight >= self.controller.limit:
+                if stop.is_set():
+                    return None
+                self._cond.wait(timeout=0.2)
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            return self.controller.started(), self.clock(), self.in_flight
+
+    def release(self, token: tuple[int, float, int]) -> None:
+        epoch, start, in_flight = token
+        with self._cond:
+            seen = max(in_flight, self.in_flight)
+            self.in_flight -= 1
+            change = self.controller.finished(epoch, self.clock() - start, seen)
+            self._cond.notify_all()
+        if change is not None:
+            self.on_change(change)
+
+    def throttled(self, epoch: int, *, timeout: bool) -> None:
+        with self._cond:
+            change = self.controller.throttled(epoch, timeout=timeout)
+        if change is not None:
+            self.on_change(change)
+
+    def cancel(self, token: tuple[int, float, int]) -> None:
+        """Give back a slot that was not used (nothing left to do): no measurement."""
+        with self._cond:
+            self.in_flight -= 1
+            self._cond.notify_all()
+
+    @contextmanager
+    def running(self, token: tuple[int, float, int]) -> Iterator[None]:
+        """The request of `token` runs in this block (on this thread): `note_retry` finds
+        this window; the slot is released, and the latency measured, at the end."""
+        _current.window, _current.epoch = self, token[0]
+        try:
+            yield
+        finally:
+            _current.window = None
+            self.release(token)
+
+
+_current = threading.local()
+
+
+def note_retry(reason: Literal["throttled", "timeout"]) -> None:
+    """Called by the S3 wire before it retries: tells the calling thread's window, if any."""
+    window: Window | None = getattr(_current, "window", None)
+    if window is not None:
+        window.throttled(_current.epoch, timeout=reason == "timeout")
+
+
+def controller_for(setting: int | None) -> Controller:
+    """The controller for the `concurrency` setting: None is `auto`, a number is fixed."""
+    if setting is None:
+        return Controller()
+    return Controller(limit=setting, cap=setting, fixed=True)
+
+
+def most(setting: int | None) -> int:
+    """The most requests the setting can put in flight (threads and connections to allow)."""
+    return CAP if setting is None else setting

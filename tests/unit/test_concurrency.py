@@ -1,0 +1,196 @@
+"""The requests-in-flight controller, driven by a fake clock and fake latencies."""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from deployer import concurrency
+from deployer.concurrency import CAP, INITIAL, Change, Controller, Window
+
+Latency = Callable[[float], float]  # start time -> when the answer arrives (may keep state)
+
+
+def simulate(
+    controller: Controller,
+    requests: int,
+    latency: Latency,
+    *,
+    throttle: Callable[[int], bool] = lambda n: False,
+) -> tuple[float, list[Change], list[int]]:
+    """Run `requests` requests through `controller` on a fake clock.
+
+    A request started at `t` is answered at `latency(t)`; `throttle(number)` says
+    whether the request numbered so is answered SlowDown first (reported when its answer
+    arrives, then retried as a new request). Returns (seconds, changes, limit after
+    each completion).
+    """
+    now = 0.0
+    # (end, seq, epoch, start, in flight at start, answered SlowDown)
+    running: list[tuple[float, int, int, float, int, bool]] = []
+    changes: list[Change] = []
+    limits: list[int] = []
+    todo, seq = requests, 0
+    while todo or running:
+        while todo and len(running) < controller.limit:
+            todo -= 1
+            seq += 1
+            n = len(running) + 1
+            item = (latency(now), seq, controller.started(), now, n, throttle(seq))
+            heapq.heappush(running, item)
+        end, _, epoch, start, n, throttled = heapq.heappop(running)
+        n = max(n, len(running) + 1)  # as `Window.release` reports it
+        now = end
+        if throttled:  # back off; the request goes again
+            change = controller.throttled(epoch)
+            todo += 1
+        else:
+            change = controller.finished(epoch, now - start, n)
+        if change is not None:
+            changes.append(change)
+        limits.append(controller.limit)
+    return now, changes, limits
+
+
+def wan(rtt: float) -> Latency:
+    """A link where every request takes one round trip, however many are in flight."""
+    return lambda start: start + rtt
+
+
+def server(service_s: float, rtt: float) -> Latency:
+    """A server that handles one request at a time, `service_s` each, first come first
+    served, `rtt` away: beyond rtt / service_s in flight, requests only queue."""
+    free = [0.0]
+
+    def answer(start: float) -> float:
+        begin = max(start + rtt / 2, free[0])
+        free[0] = begin + service_s
+        return free[0] + rtt / 2
+
+    return answer
+
+
+def test_grows_on_a_wan_link_up_to_the_cap() -> None:
+    """At 180 ms per request, throughput doubles with every doubling: it grows to the cap."""
+    controller = Controller()
+    seconds, changes, _ = simulate(controller, 5000, wan(0.18))
+    assert controller.limit == CAP
+    assert [c.new for c in changes] == [32, 64, 128, 256]
+    assert all(c.reason == "grow" for c in changes)
+    # 5,000 requests: the ramp costs a few round trips over 5000/256 x 0.18 = 3.5 s.
+    assert seconds < 5000 / CAP * 0.18 + 8 * 0.18
+
+
+def test_stops_where_throughput_stops_growing() -> None:
+    """A server that saturates at 16 in flight: one doubling is tried, then undone."""
+    controller = Controller()
+    _, changes, _ = simulate(controller, 2000, server(0.001, 0.016))
+    assert [(c.old, c.new, c.reason) for c in changes] == [(16, 32, "grow"), (32, 16, "undo")]
+    assert controller.limit == INITIAL
+    assert not controller.growing
+
+
+def test_stops_at_the_knee_of_a_faster_server() -> None:
+    """A server of 1,000 requests/s, 64 ms away (its knee: ~65 in flight): the limit ends
+    between the knee and twice it, after one doubling was undone, and the run takes
+    within 10% of what the server allows."""
+    controller = Controller()
+    seconds, changes, _ = simulate(controller, 5000, server(0.001, 0.064))
+    assert changes[-1].reason == "undo"
+    assert 64 <= controller.limit <= 128
+    assert seconds < 1.1 * 5000 * 0.001
+
+
+def test_halves_at_once_on_slowdown_and_once_per_epoch() -> None:
+    """A burst of SlowDown answers to one window's requests cuts the limit once."""
+    controller = Controller(limit=64)
+    epoch = controller.started()
+    first = controller.throttled(epoch)
+    assert first == Change(64, 32, "throttled", 0.0)
+    # Answers to requests started before the cut do not cut again.
+    assert controller.throttled(epoch) is None
+    assert controller.throttled(epoch, timeout=True) is None
+    # A request started after the cut, throttled too: cut again.
+    later = controller.started()
+    assert controller.throttled(later, timeout=True) == Change(32, 16, "timeout", 0.0)
+
+
+def test_throttled_link_backs_off_then_grows_gently() -> None:
+    """30% of requests answered SlowDown: the limit drops from where it was, never to 0,
+    every request still completes, and growth after a cut is by an eighth, not doubling."""
+    controller = Controller(limit=64)
+    rng = iter([i % 10 < 3 for i in range(10**6)])
+    _, changes, limits = simulate(controller, 1000, wan(0.05), throttle=lambda n: next(rng))
+    assert changes[0].reason == "throttled"
+    assert min(limits) >= 1
+    assert max(limits[len(limits) // 2 :]) < 64
+    grows = [c for c in changes if c.reason == "grow"]
+    assert all(c.new - c.old == max(1, c.old // 8) for c in grows)
+
+
+def test_never_above_the_cap_nor_below_one() -> None:
+    controller = Controller(limit=1000, cap=CAP)
+    assert controller.limit == CAP
+    for _ in range(20):
+        controller.throttled(controller.started())
+    assert controller.limit == 1
+
+
+def test_fixed_number_never_moves() -> None:
+    """`concurrency: 8` stays 8: no growth on a fast link, no cut on SlowDown."""
+    controller = concurrency.controller_for(8)
+    _, changes, limits = simulate(controller, 500, wan(0.18))
+    assert changes == [] and set(limits) == {8}
+    assert controller.throttled(controller.started()) is None
+    assert concurrency.most(8) == 8
+    assert concurrency.most(None) == CAP
+
+
+def test_stops_growing_when_the_window_is_not_filled() -> None:
+    """With only 20 requests, in flight never exceeds 20: no growth past what is used."""
+    controller = Controller()
+    simulate(controller, 20, wan(0.1))
+    assert controller.limit <= 32
+
+
+@pytest.mark.parametrize(("text", "expected"), [("auto", None), ("AUTO", None), ("12", 12)])
+def test_parse(text: str, expected: int | None) -> None:
+    assert concurrency.parse(text) == expected
+
+
+def test_window_blocks_beyond_the_limit_and_reports_changes() -> None:
+    """The thread-safe shell: a third acquire waits until a slot is released; a retry
+    noted on a worker thread reaches that thread's window and halves it."""
+    changes: list[Change] = []
+    clock = iter(float(i) for i in range(1000))
+    window = Window(Controller(limit=2), on_change=changes.append, clock=lambda: next(clock))
+    stop = threading.Event()
+    a, b = window.acquire(stop), window.acquire(stop)
+    assert a is not None and b is not None
+    got: list[object] = []
+    waiter = threading.Thread(target=lambda: got.append(window.acquire(stop)), daemon=True)
+    waiter.start()
+    waiter.join(timeout=0.5)
+    assert waiter.is_alive() and not got  # blocked: 2 in flight, limit 2
+    with window.running(a):
+        concurrency.note_retry("throttled")  # the wire is about to retry a SlowDown
+    waiter.join(timeout=0.5)
+    assert waiter.is_alive()  # limit 1 now, b still in flight
+    window.release(b)
+    waiter.join(timeout=5)
+    assert got and got[0] is not None
+    assert changes == [Change(2, 1, "throttled", 0.0)]
+    assert window.peak == 2
+    concurrency.note_retry("throttled")  # outside any request: nothing happens
+    assert len(changes) == 1
+
+
+def test_window_acquire_gives_up_when_stopped() -> None:
+    window = Window(Controller(limit=1))
+    stop = threading.Event()
+    assert window.acquire(stop) is not None
+    stop.set()
+    assert window.acquire(stop) is None

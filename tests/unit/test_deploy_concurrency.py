@@ -1,0 +1,79 @@
+"""deploy.run keeps the window: a fixed `concurrency` is the most in flight; `auto`
+backs off when the store's requests are throttled, and says so at debug level."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from deployer import concurrency
+from deployer.model import LocalFile
+from tests.unit.test_deploy import Events, FakeStore, World, write_site
+
+FILES = {f"assets/chunk-{i:03d}.js": f"console.log({i})".encode() for i in range(120)}
+
+
+class SlowStore(FakeStore):
+    """Each PUT takes `delay_s` and counts how many run at once; the PUTs numbered in
+    `throttle_at` meet a SlowDown first (the wire reports it, then retries)."""
+
+    def __init__(self, events: Events, delay_s: float, throttle_at: set[int]) -> None:
+        super().__init__(events)
+        self.delay_s = delay_s
+        self.throttle_at = throttle_at
+        self.now = 0
+        self.most = 0
+        self.started = 0
+        self.in_flight_seen: list[int] = []
+        self.gate = threading.Lock()
+
+    def put_file(self, file: LocalFile) -> str:
+        with self.gate:
+            self.now += 1
+            self.started += 1
+            number = self.started
+            self.most = max(self.most, self.now)
+            self.in_flight_seen.append(self.now)
+        try:
+            if number in self.throttle_at:
+                concurrency.note_retry("throttled")
+            time.sleep(self.delay_s)
+            return super().put_file(file)
+        finally:
+            with self.gate:
+                self.now -= 1
+
+
+def world_with(tmp_path: Path, store: SlowStore) -> World:
+    world = World(tmp_path)
+    write_site(world.site, FILES)
+    world.store = store
+    store.events = world.events
+    return world
+
+
+def test_fixed_concurrency_is_the_most_in_flight(tmp_path: Path) -> None:
+    """`concurrency: 3`: never more than 3 PUTs at once, and 3 are used."""
+    store = SlowStore(Events(), 0.01, set())
+    world = world_with(tmp_path, store)
+    outcome = world.deploy(concurrency="3")
+    assert len(outcome.uploaded) == len(FILES) + 5
+    assert store.most == 3
+    assert not any("->" in line for line in world.log.debugs)
+
+
+def test_auto_backs_off_on_slowdown_and_logs_it(tmp_path: Path) -> None:
+    """`auto` starts at 16; SlowDown answers (every PUT from the 40th) halve it at once,
+    the deploy still completes, and the debug log tells the limit's moves."""
+    store = SlowStore(Events(), 0.01, set(range(40, 1000)))
+    world = world_with(tmp_path, store)
+    outcome = world.deploy()
+    assert len(outcome.uploaded) == len(FILES) + 5
+    assert store.most <= concurrency.INITIAL * 2
+    moves = [line for line in world.log.debugs if "->" in line]
+    assert any("(throttled)" in line for line in moves), world.log.debugs
+    # The limit went down to 1 and the last PUTs ran alone.
+    assert "-> 1 (throttled)" in moves[-1]
+    assert store.in_flight_seen[-5:] == [1] * 5
+    assert any(line.startswith("Requests in flight: at most") for line in world.log.debugs)
