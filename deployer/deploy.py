@@ -20,6 +20,7 @@ wrap the real ones, pass reads through and turn writes into no-ops.
 
 from __future__ import annotations
 
+import bisect
 import os
 import queue
 import threading
@@ -28,9 +29,10 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Se
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, closing
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
-from deployer import concurrency, invalidation, local, plan, record
+from deployer import concurrency, invalidation, listing, local, plan, record
 from deployer.concurrency import Change, Window
 from deployer.errors import DeployError, MaxDeleteExceeded, RemoteError, TransferError
 from deployer.globs import matches_any
@@ -68,7 +70,15 @@ ALL_PATHS = ("/*",)
 class Store(Protocol):
     """The bucket, as the deploy sees it. Implemented by `s3.S3Store`."""
 
-    def list_objects(self, prefix: str) -> list[RemoteObject]: ...
+    def list_objects(
+        self, prefix: str, after: str = "", until: str | None = None
+    ) -> list[RemoteObject]:
+        """Objects under `prefix` with `after` < key <= `until` (no bound: "" / None)."""
+        ...
+
+    def prepare(self) -> None:
+        """Open one connection ahead of need (TCP and TLS handshakes); never raises."""
+        ...
 
     def head(self, key: str) -> ObjectState | None:
         """None when the object no longer exists. Raises `ReadDenied`-like `DeployError`s."""
@@ -125,8 +135,13 @@ class DryRunStore:
     def __init__(self, inner: Store) -> None:
         self.inner = inner
 
-    def list_objects(self, prefix: str) -> list[RemoteObject]:
-        return self.inner.list_objects(prefix)
+    def list_objects(
+        self, prefix: str, after: str = "", until: str | None = None
+    ) -> list[RemoteObject]:
+        return self.inner.list_objects(prefix, after, until)
+
+    def prepare(self) -> None:
+        self.inner.prepare()
 
     def head(self, key: str) -> ObjectState | None:
         return self.inner.head(key)
@@ -458,9 +473,20 @@ class _Deployment:
             thread_name_prefix="deploy",
         ) as pool:
             # 1-2. Scan (hashing, local CPU and disk) while the bucket is listed
-            # (network): neither waits for the other.
-            listed = pool.submit(store.list_objects, prefix)
+            # (network): neither waits for the other. Connections open (TCP, TLS) while
+            # the folder is walked; the listing starts, in ranges cut at the local keys
+            # (`listing.py`), as soon as the walk has found them.
+            for _ in range(self.window.limit):
+                pool.submit(store.prepare)
             looked_up = pool.submit(self.lookup_origins)
+            listed: list[listing.Listing] = []
+
+            def walked(keys: list[str]) -> None:
+                if settings.record_key not in keys:
+                    bisect.insort(keys, settings.record_key)
+                list_range = partial(store.list_objects, prefix)
+                listed.append(listing.Listing(list_range, keys, pool.submit))
+
             try:
                 scan = local.scan(
                     settings.source_dir,
@@ -468,10 +494,12 @@ class _Deployment:
                     settings.exclude,
                     settings.content_type,
                     settings.cache_control,
+                    on_walked=walked,
                 )
             except BaseException:
-                for future in (listed, looked_up):
-                    future.cancel()
+                looked_up.cancel()
+                for pending in listed:
+                    pending.cancel()
                 raise
             for text in scan.warnings:
                 self.warn(text, "Skipped file")
@@ -483,22 +511,22 @@ class _Deployment:
             )
             # Drained from the list as it is indexed (with the scan's strings shared), so the
             # listing is not held twice at once.
-            listing = plan.index_listing(_drain(listed.result()), scan.files)
+            remote = plan.index_listing(_drain(listed[0].result()), scan.files)
             log.info(
-                f"Listed {plural(len(listing), 'object')} under s3://{settings.bucket}/{prefix}"
+                f"Listed {plural(len(remote), 'object')} under s3://{settings.bucket}/{prefix}"
             )
-            record_entries, record_current = self.known_record(scan.files, listing)
+            record_entries, record_current = self.known_record(scan.files, remote)
             # A wrong `distribution-id` fails here, before any write.
             self.origins = looked_up.result()
 
             # 3. HEAD only what the listing and the record cannot vouch for.
-            to_head = plan.keys_to_head(scan.files, listing, record_entries)
+            to_head = plan.keys_to_head(scan.files, remote, record_entries)
             heads = self.head_all(pool, to_head)
 
             # 4. Plan, and refuse before any write.
             the_plan = plan.make_plan(
                 scan.files,
-                listing,
+                remote,
                 record_entries,
                 heads,
                 prefix=prefix,
@@ -560,13 +588,13 @@ class _Deployment:
         # Compared and encoded straight from the files: no dict of the new record, whose
         # ~90 bytes per file would add to the encoded body at the run's memory peak.
         if record_current and _same_entries(
-            _new_record(scan.files, listing, self.etags), record_entries
+            _new_record(scan.files, remote, self.etags), record_entries
         ):
             return
         try:
             store.put_record(
                 settings.record_key,
-                record.prepared(lambda: _new_record(scan.files, listing, self.etags)),
+                record.prepared(lambda: _new_record(scan.files, remote, self.etags)),
             )
         except DeployError as err:
             self.warn(

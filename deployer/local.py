@@ -336,8 +336,13 @@ def scan(
     exclude: tuple[str, ...],
     content_type_rules: tuple[Rule, ...],
     cache_control_rules: tuple[Rule, ...],
+    *,
+    on_walked: Callable[[list[str]], None] = lambda keys: None,
 ) -> ScanResult:
-    """Walk, filter and hash the source folder. Raises SourceError if nothing is left."""
+    """Walk, filter and hash the source folder. Raises SourceError if nothing is left.
+
+    `on_walked` gets the keys (sorted) once the walk has found them, before any file is
+    read: the bucket can be listed while the files are hashed."""
     if not Path(source_dir).is_dir():
         raise SourceError(
             f"`source-dir` `{source_dir}` is not a folder; build the site first or fix the path."
@@ -368,6 +373,8 @@ def scan(
             "the build output (e.g. `dist`) and check that `exclude` does not match everything.",
             title="Nothing to publish",
         )
+
+    on_walked([prefix + cast(Found, item).rel for item in items])
 
     def make(found: Found, md5: str, size: int) -> LocalFile:
         return LocalFile(

@@ -40,6 +40,7 @@ from deployer.awsconfig import BlankCABundleError, CABundle, ca_bundle
 from deployer.concurrency import note_retry
 from deployer.endpoints import MULTIPART_CONCURRENCY
 from deployer.errors import CredentialsError, DeployError, RemoteError
+from deployer.listing import check_order
 from deployer.model import Headers, LocalFile, ObjectState, RemoteObject
 from deployer.retries import RETRIES
 from deployer.s3wire import (
@@ -284,17 +285,29 @@ class S3Store:
 
     # -- reads -----------------------------------------------------------------------------
 
-    def list_objects(self, prefix: str) -> list[RemoteObject]:
-        """Every object under `prefix` (ListObjectsV2, 1000 per page, all pages)."""
+    def list_objects(
+        self, prefix: str, after: str = "", until: str | None = None
+    ) -> list[RemoteObject]:
+        """The objects under `prefix` whose key is after `after` and at most `until` (no
+        bound when empty / None): ListObjectsV2 from `StartAfter`, 1000 per page, pages
+        read until one passes `until`. With a bound, each page must be in UTF-8 binary
+        order, else `listing.OutOfOrder` (see `listing.py`)."""
+        objects: list[RemoteObject] = []
+        ranged = bool(after) or until is not None
+        last = after
         wire = self._fast_path()
         if wire is not None:
             with self._errors("ListObjectsV2", prefix + "*"):
-                return [
-                    RemoteObject(key=key, size=size, etag=normalize_etag(etag))
-                    for page in wire.list_objects(prefix, self.page_size)
-                    for key, size, etag in page.objects
-                ]
-        objects: list[RemoteObject] = []
+                for page in wire.list_objects(prefix, self.page_size, start_after=after):
+                    if ranged:
+                        last = check_order(last, [key for key, _, _ in page.objects])
+                    for key, size, etag in page.objects:
+                        if until is not None and key > until:
+                            return objects
+                        objects.append(RemoteObject(key=key, size=size, etag=normalize_etag(etag)))
+                    if _reached(objects, until):
+                        return objects  # no page more: its keys would all be past `until`
+            return objects
         paginator = self.client.get_paginator("list_objects_v2")
         kwargs: dict[str, Any] = {
             "Bucket": self.bucket,
@@ -302,20 +315,36 @@ class S3Store:
         }
         if prefix:
             kwargs["Prefix"] = prefix
+        if after:
+            kwargs["StartAfter"] = after
         with self._errors("ListObjectsV2", prefix + "*"):
-            for page in paginator.paginate(**kwargs):
-                for item in page.get("Contents", []) or []:
-                    key = item.get("Key")
-                    if key is None:
+            for answer in paginator.paginate(**kwargs):
+                contents = answer.get("Contents", []) or []
+                if ranged:
+                    last = check_order(last, [item.get("Key") or "" for item in contents])
+                for item in contents:
+                    name = item.get("Key")
+                    if name is None:
                         continue
+                    if until is not None and name > until:
+                        return objects
                     objects.append(
                         RemoteObject(
-                            key=key,
+                            key=name,
                             size=int(item.get("Size", 0) or 0),
                             etag=normalize_etag(item.get("ETag")),
                         )
                     )
+                if _reached(objects, until):
+                    return objects
         return objects
+
+    def prepare(self) -> None:
+        """Open one connection of the wire ahead of need (TCP and TLS handshakes done
+        while the folder is hashed); botocore's connections open when first used."""
+        wire = self._fast_path()
+        if wire is not None:
+            wire.prepare()
 
     def head(self, key: str) -> ObjectState | None:
         """ETag, our `md5` metadata and the headers of one object; None when it is gone."""
@@ -672,6 +701,10 @@ def _probe_target(client: S3Client, bucket: str) -> Target | None:
     finally:
         client.meta.events.unregister("before-send.s3.HeadObject", unique_id=unique)
     return None
+
+
+def _reached(objects: list[RemoteObject], until: str | None) -> bool:
+    return until is not None and bool(objects) and objects[-1].key >= until
 
 
 def _stopped_answering(operation: str, key: str, cause: str, short: str) -> S3Error:

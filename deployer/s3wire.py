@@ -544,8 +544,11 @@ class Wire:
         _, answer = self._request("POST", path, body, len(body), headers, query={"delete": ""})
         return parse_delete_errors(answer)
 
-    def list_objects(self, prefix: str, page_size: int) -> Iterator[ListPage]:
-        """ListObjectsV2 page by page (`encoding-type=url`, as botocore asks).
+    def list_objects(
+        self, prefix: str, page_size: int, *, start_after: str = ""
+    ) -> Iterator[ListPage]:
+        """ListObjectsV2 page by page (`encoding-type=url`, as botocore asks), from the
+        first key after `start_after` if given.
 
         A continuation token the server already gave is a server bug that would loop
         forever: WireProtocolError (botocore's paginator stops on it too)."""
@@ -555,6 +558,8 @@ class Wire:
             query = {"list-type": "2", "max-keys": str(page_size), "encoding-type": "url"}
             if prefix:
                 query["prefix"] = prefix
+            if start_after:
+                query["start-after"] = start_after
             if token:
                 query["continuation-token"] = token
             _, body = self._request("GET", self.target.base_path or "/", None, 0, {}, query=query)
@@ -671,6 +676,17 @@ class Wire:
                 self.on_retry("throttled")
             self.sleep(backoff_s(attempt))
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def prepare(self) -> None:
+        """Open one connection (TCP and TLS handshakes) and keep it idle for the next
+        request; a failure here is left for that request to meet and report."""
+        conn = self._new_connection(self.target)
+        try:
+            conn.connect()
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            return
+        self._release(conn)
 
     def _move_to(self, region: str) -> bool:
         """Send this and every later request to the bucket in `region`; False when its

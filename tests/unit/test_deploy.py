@@ -84,6 +84,7 @@ class FakeStore:
         self.delete_fail_keys: set[str] = set()
         self.writes = 0
         self.heads: list[str] = []
+        self.prepared = 0
         self.lock = threading.Lock()
 
     # helpers for tests
@@ -134,7 +135,9 @@ class FakeStore:
             raise RemoteError(f"S3 stopped answering {kind} on `{key}`", title="AWS request failed")
 
     # Store protocol
-    def list_objects(self, prefix: str) -> list[RemoteObject]:
+    def list_objects(
+        self, prefix: str, after: str = "", until: str | None = None
+    ) -> list[RemoteObject]:
         self.events.add("list", prefix)
         return [
             RemoteObject(
@@ -143,8 +146,12 @@ class FakeStore:
                 self.record_etag if key == self.record_key and self.record_etag else state.etag,
             )
             for key, state in sorted(self.objects.items())
-            if key.startswith(prefix)
+            if key.startswith(prefix) and key > after and (until is None or key <= until)
         ]
+
+    def prepare(self) -> None:
+        with self.lock:
+            self.prepared += 1  # a connection opened ahead: not a request
 
     def head(self, key: str) -> ObjectState | None:
         self.events.add("head", key)
