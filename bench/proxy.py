@@ -13,7 +13,7 @@ import collections
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
@@ -72,6 +72,21 @@ class Tally:
     first_request: float | None = None  # time.monotonic() of the first request head
     last_request: float | None = None
     bytes_up: int = 0
+    connections: int = 0  # TCP connections the tool opened
+    # (request head seen, first byte of its answer back): for the round trips in sequence
+    intervals: list[tuple[float, float]] = field(default_factory=list)
+
+
+def rounds(intervals: list[tuple[float, float]]) -> int:
+    """Round trips on the critical path: the most requests of which each started after
+    the one before had its answer (the largest set of non-overlapping intervals, by the
+    earliest-end greedy rule)."""
+    count, free_from = 0, float("-inf")
+    for start, end in sorted(intervals, key=lambda iv: iv[1]):
+        if start >= free_from:
+            count += 1
+            free_from = end
+    return count
 
 
 class CountingProxy:
@@ -125,15 +140,25 @@ class CountingProxy:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, limit=1 << 20)
         self.port = self._server.sockets[0].getsockname()[1]
 
+    def _answered(self, waiting: list[float]) -> None:
+        """The first bytes of an answer went back: close the oldest open request."""
+        if waiting:
+            start = waiting.pop(0)
+            with self._lock:
+                self.tally.intervals.append((start, time.monotonic()))
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with self._lock:
+            self.tally.connections += 1
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.upstream)
         except OSError:
             writer.close()
             return
-        pump = asyncio.create_task(_pipe(up_reader, writer))
+        waiting: list[float] = []  # request heads not yet answered (no pipelining)
+        pump = asyncio.create_task(_pipe(up_reader, writer, lambda: self._answered(waiting)))
         try:
-            await self._requests(reader, up_writer)
+            await self._requests(reader, up_writer, waiting)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
         finally:
@@ -145,12 +170,15 @@ class CountingProxy:
                 with contextlib.suppress(Exception):
                     w.close()
 
-    async def _requests(self, reader: asyncio.StreamReader, up: asyncio.StreamWriter) -> None:
+    async def _requests(
+        self, reader: asyncio.StreamReader, up: asyncio.StreamWriter, waiting: list[float]
+    ) -> None:
         while True:
             try:
                 head = await reader.readuntil(b"\r\n\r\n")
             except asyncio.IncompleteReadError:
                 return
+            waiting.append(time.monotonic())
             lines = head.decode("latin-1").split("\r\n")
             method, target = lines[0].split(" ")[:2]
             headers: dict[str, str] = {}
@@ -197,12 +225,15 @@ async def _copy_chunked(reader: asyncio.StreamReader, up: asyncio.StreamWriter) 
         total += size
 
 
-async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+async def _pipe(
+    src: asyncio.StreamReader, dst: asyncio.StreamWriter, on_data: Callable[[], None]
+) -> None:
     with contextlib.suppress(ConnectionError, OSError):
         while True:
             data = await src.read(_CHUNK)
             if not data:
                 break
+            on_data()
             dst.write(data)
             await dst.drain()
     with contextlib.suppress(Exception):

@@ -41,7 +41,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import sites  # noqa: E402
-from bench.proxy import CountingProxy  # noqa: E402
+from bench.proxy import CountingProxy, rounds  # noqa: E402
 from devtools.servers import seaweedfs  # noqa: E402
 
 TOOLS = ("ours", "aws", "s5cmd", "rclone")
@@ -159,6 +159,8 @@ class Run:
     label: str = ""
     counted: bool = False  # went through the counting proxy (not in the time medians)
     cpu_s: float = 0.0  # user + system CPU of the tool's process
+    rounds: int = 0  # round trips on the critical path (counted runs; see proxy.rounds)
+    connections: int = 0  # TCP connections opened (counted runs)
 
     @property
     def requests(self) -> int:
@@ -175,10 +177,11 @@ class S3Server:
     port: int
     access_key: str
     secret_key: str
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
 
 @dataclass
@@ -191,6 +194,8 @@ class Bench:
     all_via_proxy: bool = False
     runs: list[Run] = field(default_factory=list)
     _client: object | None = None
+    admin: S3Server | None = None  # where buckets are made and emptied (default: server)
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. CA bundles for HTTPS
 
     def s3(self) -> object:
         if self._client is None:
@@ -199,7 +204,7 @@ class Bench:
 
             self._client = boto3.client(
                 "s3",
-                endpoint_url=self.server.url,
+                endpoint_url=(self.admin or self.server).url,
                 aws_access_key_id=self.server.access_key,
                 aws_secret_access_key=self.server.secret_key,
                 region_name=REGION,
@@ -238,6 +243,7 @@ class Bench:
             "AWS_CONFIG_FILE": "/dev/null",
             "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
             "AWS_EC2_METADATA_DISABLED": "true",
+            **self.extra_env,
         }
         if tool == "ours":
             # This checkout's code, whatever the venv's (editable) install points at.
@@ -356,6 +362,8 @@ class Bench:
             label,
             counted,
             cpu_s,
+            rounds(tally.intervals) if via_proxy else 0,
+            tally.connections if via_proxy else 0,
         )
         self.runs.append(result)
         status_text = "ok" if result.rc == 0 else f"EXIT {result.rc} (see {log})"

@@ -297,9 +297,16 @@ def _s3_ready(server: Server) -> bool:
 
 @contextlib.contextmanager
 def seaweedfs(
-    workdir: Path, *, access_key: str | None = None, secret_key: str | None = None
+    workdir: Path,
+    *,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    tls: tuple[Path, Path] | None = None,
 ) -> Iterator[Server]:
     """SeaweedFS (`weed mini`) with S3 on a free loopback port and one admin identity.
+
+    With `tls` (certificate file, key file) S3 is also served over HTTPS on a second
+    port: `extra["https"]` is its `https://` endpoint.
 
     The secret key is random unless given, so tests can check that it never leaks.
     SIGTERM usually stops it in 3-12 s; its data is throwaway, so SIGKILL follows after 8 s.
@@ -322,8 +329,8 @@ def seaweedfs(
     s3_json = root / "s3.json"
     s3_json.write_text(json.dumps(config))
     s3_json.chmod(0o600)
-    ports = seaweed_ports(5)
-    s3_port, master_port, volume_port, filer_port, admin_port = ports
+    ports = seaweed_ports(6 if tls else 5)
+    s3_port, master_port, volume_port, filer_port, admin_port = ports[:5]
     argv = [
         weed,
         f"-logdir={root / 'logs'}",
@@ -345,6 +352,10 @@ def seaweedfs(
         f"-filer.localSocket={root / 'filer.sock'}",
         f"-s3.localSocket={root / 's3.sock'}",
     ]
+    extra: dict[str, str] = {}
+    if tls is not None:
+        argv += [f"-s3.port.https={ports[5]}", f"-s3.cert.file={tls[0]}", f"-s3.key.file={tls[1]}"]
+        extra["https"] = f"https://{LOOPBACK}:{ports[5]}"
     log_path = root / "weed.log"
     proc_pid: list[int] = []
 
@@ -356,6 +367,7 @@ def seaweedfs(
             secret_key=secret_key,
             log_path=log_path,
             pid=proc_pid[0] if proc_pid else 0,
+            extra=extra,
         )
 
     def ready() -> bool:

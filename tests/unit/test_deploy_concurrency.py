@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from deployer import concurrency
@@ -77,3 +78,32 @@ def test_auto_backs_off_on_slowdown_and_logs_it(tmp_path: Path) -> None:
     assert "-> 1 (throttled)" in moves[-1]
     assert store.in_flight_seen[-5:] == [1] * 5
     assert any(line.startswith("Requests in flight: at most") for line in world.log.debugs)
+
+
+def test_delete_batches_go_at_once(tmp_path: Path) -> None:
+    """2,500 deletions are 3 batches of at most 1,000, sent at the same time."""
+    world = World(tmp_path)
+    world.deploy()
+    for i in range(2500):
+        world.store.put_raw(f"old/{i:04d}.txt", b"x")
+    active, most, calls = [0], [0], []
+    lock = threading.Lock()
+    inner = world.store.delete
+
+    def delete(keys: Sequence[str]) -> list[tuple[str, str]]:
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+            calls.append(len(keys))
+        time.sleep(0.2)
+        try:
+            return inner(keys)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    world.store.delete = delete  # type: ignore[method-assign]
+    outcome = world.deploy(**{"max-delete": "3000"})
+    assert sorted(calls) == [500, 1000, 1000]
+    assert most[0] == 3
+    assert len(outcome.deleted) == 2500

@@ -1,0 +1,153 @@
+"""A TCP relay on loopback that delays every chunk by a fixed time, each way: a WAN.
+
+This kernel has no `netem`, so a link's latency is made in user space: the relay
+accepts on 127.0.0.1, connects to the server, and forwards each chunk it reads on
+either side `delay_s` later, in order (one queue per direction). A request and its
+answer on a kept-alive connection then cost about 2 x `delay_s`, a TCP connect one
+more round trip, a TLS handshake one or two more (bytes are relayed as they are, so
+HTTPS works unchanged). Bandwidth is not limited: on loopback it is not the cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+_CHUNK = 256 * 1024
+
+
+class DelayRelay:
+    """`with DelayRelay(host, port, delay_s) as relay:` then connect to `relay.port`."""
+
+    def __init__(self, upstream_host: str, upstream_port: int, delay_s: float) -> None:
+        self.upstream = (upstream_host, upstream_port)
+        self.delay_s = delay_s
+        self.connections = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.base_events.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.port = 0
+
+    def url(self, scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> DelayRelay:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        async def stop() -> None:
+            if self._server is not None:
+                self._server.close()
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    async def _start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        # The TCP handshake to the far end costs a round trip too.
+        await asyncio.sleep(2 * self.delay_s)
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+        except OSError:
+            writer.close()
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+            for w in (writer, up_writer):
+                with contextlib.suppress(Exception):
+                    w.close()
+
+    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        """Forward chunks `delay_s` after they were read, in order; EOF likewise."""
+        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def deliver() -> None:
+            while True:
+                due, data = await queue.get()
+                wait = due - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                if not data:
+                    with contextlib.suppress(Exception):
+                        dst.write_eof()
+                    return
+                dst.write(data)
+                await dst.drain()
+
+        sender = asyncio.create_task(deliver())
+        try:
+            while True:
+                try:
+                    data = await src.read(_CHUNK)
+                except (ConnectionError, OSError):
+                    data = b""
+                queue.put_nowait((time.monotonic() + self.delay_s, data))
+                if not data:
+                    break
+            await sender
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            sender.cancel()
+
+
+class RelayProcess:
+    """The same relay in a process of its own (its own interpreter and GIL, away from the
+    benchmark's counting proxy): `with RelayProcess(host, port, delay_s) as relay:`."""
+
+    def __init__(self, upstream_host: str, upstream_port: int, delay_s: float) -> None:
+        self.args = [upstream_host, str(upstream_port), str(delay_s)]
+        self.port = 0
+        self._proc: subprocess.Popen[str] | None = None
+
+    def url(self, scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> RelayProcess:
+        self._proc = subprocess.Popen(
+            [sys.executable, __file__, *self.args], stdout=subprocess.PIPE, text=True
+        )
+        assert self._proc.stdout is not None
+        self.port = int(self._proc.stdout.readline().strip())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(timeout=10)
+
+
+def main(argv: list[str]) -> None:
+    host, port, delay = argv
+    with DelayRelay(host, int(port), float(delay)) as relay:
+        print(relay.port, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.sigwait({signal.SIGTERM, signal.SIGINT})
+
+
+if __name__ == "__main__":
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    main(sys.argv[1:])
