@@ -345,6 +345,10 @@ def seaweedfs(
         f"-volume.port={volume_port}",
         f"-filer.port={filer_port}",
         f"-admin.port={admin_port}",
+        # One volume per bucket: `weed mini` sizes its volume limit from the free disk
+        # (65 here), and a test session makes more buckets than that, after which every
+        # write is an InternalError ("no free volumes left"). Volume files are sparse.
+        "-volume.max=2000",
         "-webdav=false",
         "-admin.ui=false",
         "-s3.port.iceberg=0",
