@@ -288,7 +288,8 @@ class _Progress:
     (S3 retrying after errors, throttling, a slow link), the same line is not repeated
     every two seconds; instead, every `STALLED_EVERY_S`, one line says how long nothing
     has finished. Each line also says which requests were retried since the last, and
-    why (`retries.RETRIES`, told by the S3 wire).
+    why (`retries.RETRIES`, told by the S3 wire), and how the window of requests in
+    flight moved (`limit`: it halves on throttling and timeouts, see `concurrency.py`).
     """
 
     def __init__(
@@ -297,11 +298,14 @@ class _Progress:
         label: str,
         total: int,
         clock: Callable[[], float],
+        *,
         retries: Retries = RETRIES,
+        limit: Callable[[], int] | None = None,
     ) -> None:
         self.log, self.label, self.total, self.clock = log, label, total, clock
-        self.retries = retries
+        self.retries, self.limit = retries, limit
         self.seen_retries = retries.snapshot()
+        self.seen_limit = limit() if limit is not None else 0
         self.done = 0
         self.bytes = 0
         self.last = self.moved_at = clock()
@@ -332,6 +336,11 @@ class _Progress:
         pct = 100 * self.done // max(1, self.total)
         extra = f", {format_bytes(self.bytes)}" if self.bytes else ""
         note += f"; {retried}" if retried else ""
+        limit = self.limit() if self.limit is not None else 0
+        if limit != self.seen_limit:
+            verb = "cut" if limit < self.seen_limit else "raised"
+            note += f"; requests in flight {verb} from {self.seen_limit} to {limit}"
+            self.seen_limit = limit
         self.log.progress(f"{self.label}: {self.done}/{self.total} ({pct}%){extra}{note}")
 
 
@@ -709,7 +718,9 @@ class _Deployment:
         )
         heads: dict[str, ObjectState] = {}
         denied = 0
-        progress = _Progress(self.log, "Checked", len(keys), self.clock)
+        progress = _Progress(
+            self.log, "Checked", len(keys), self.clock, limit=lambda: self.window.limit
+        )
         with closing(
             _in_parallel(pool, self.store.head, keys, progress.tick, self.window)
         ) as results:
@@ -760,7 +771,9 @@ class _Deployment:
 
         label = f"{'Would upload' if self.settings.dry_run else 'Uploading'} {what}"
         self.log.info(f"{label}: {plural(len(uploads), 'file')}")
-        progress = _Progress(self.log, label, len(uploads), self.clock)
+        progress = _Progress(
+            self.log, label, len(uploads), self.clock, limit=lambda: self.window.limit
+        )
         _run_parallel(pool, uploads, work, on_error, progress, window=self.window)
 
     def delete_phase(self, deletes: Sequence[str]) -> DeployError | None:

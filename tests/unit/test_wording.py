@@ -153,7 +153,7 @@ def test_progress_does_not_repeat_itself_while_requests_wait() -> None:
         "Uploading assets",
         10,
         clock,
-        retries,
+        retries=retries,
     )
     clock.now = 2.0
     progress.step(size=1000)
@@ -173,6 +173,31 @@ def test_progress_does_not_repeat_itself_while_requests_wait() -> None:
     clock.now += 2.0
     progress.step(size=1000)
     assert log.lines[-1] == "Uploading assets: 2/10 (20%), 2.0 KB"
+
+
+def test_progress_says_when_the_window_backs_off() -> None:
+    """Throttled: the line says the requests in flight were cut, with the retries' reason."""
+    clock, log, retries = _Clock(), _Lines(), Retries()
+    window = [32]
+    progress = deploy._Progress(
+        log,  # type: ignore[arg-type]
+        "Uploading assets",
+        100,
+        clock,
+        retries=retries,
+        limit=lambda: window[0],
+    )
+    clock.now = 2.0
+    retries.note("SlowDown (HTTP 503)")
+    window[0] = 16
+    progress.step()
+    assert log.lines == [
+        "Uploading assets: 1/100 (1%); retried 1 request: SlowDown (HTTP 503) x1; requests "
+        "in flight cut from 32 to 16"
+    ]
+    clock.now = 4.0
+    progress.step()
+    assert log.lines[-1] == "Uploading assets: 2/100 (2%)"
 
 
 def test_interrupted_deploy_does_not_blame_failed_files() -> None:
