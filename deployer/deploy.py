@@ -5,10 +5,13 @@
    (a wrong `distribution-id` fails before any write); then the deploy record is
    read, unless the listing shows it holds what this run expects (`known_record`);
 3. HEAD (in parallel) only the objects the listing and record cannot vouch for;
-4. plan (pure), then refuse before any write if `max-delete` would be exceeded;
+4. plan (pure), removed fingerprinted assets kept for their grace period or pruned
+   after it (`retention.py`), then refuse before any write if `max-delete` would be
+   exceeded;
 5. upload new and changed assets in parallel;
 6. only if every asset landed: upload HTML and other entry files;
-7. only if every upload landed: delete removed objects, 1,000 per request;
+7. only if every upload landed: delete removed objects (and pruned ones), 1,000 per
+   request;
 8. invalidate, per distribution, the paths that changed (what landed, on failure);
 9. optionally wait for the invalidations;
 10. only after all of that: write the new deploy record (see `record.py`).
@@ -21,6 +24,7 @@ wrap the real ones, pass reads through and turn writes into no-ops.
 from __future__ import annotations
 
 import bisect
+import heapq
 import os
 import queue
 import threading
@@ -32,7 +36,7 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
-from deployer import concurrency, invalidation, listing, local, plan, record
+from deployer import concurrency, invalidation, listing, local, plan, record, retention
 from deployer.concurrency import Change, Window
 from deployer.errors import DeployError, MaxDeleteExceeded, RemoteError, TransferError
 from deployer.globs import matches_any
@@ -446,9 +450,13 @@ def run(
     outcome: Outcome,
     *,
     clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], float] = time.time,
 ) -> None:
-    """Deploy `settings.source_dir` to the bucket. Raises `DeployError` on failure."""
-    _Deployment(settings, store, cdn, log, outcome, clock=clock).run()
+    """Deploy `settings.source_dir` to the bucket. Raises `DeployError` on failure.
+
+    `clock` times progress and waits; `wall_clock` (seconds since the epoch) dates the
+    removal of retained assets."""
+    _Deployment(settings, store, cdn, log, outcome, clock=clock, now=int(wall_clock())).run()
 
 
 class _Deployment:
@@ -463,9 +471,10 @@ class _Deployment:
         outcome: Outcome,
         *,
         clock: Callable[[], float],
+        now: int,
     ) -> None:
         self.settings, self.store, self.cdn = settings, store, cdn
-        self.log, self.outcome, self.clock = log, outcome, clock
+        self.log, self.outcome, self.clock, self.now = log, outcome, clock, now
         self.lock = threading.Lock()
         self.etags: dict[str, str] = {}  # key -> ETag of what this run wrote
         self.origins: dict[str, str | None] = {}  # distribution -> key prefix it serves
@@ -544,6 +553,15 @@ class _Deployment:
                 keep=lambda rel: matches_any(rel, settings.exclude),
                 record_key=settings.record_key,
             )
+            the_plan = retention.apply(
+                the_plan,
+                record_entries,
+                prefix=prefix,
+                keep_s=settings.keep_removed_assets,
+                now=self.now,
+                max_delete=settings.max_delete,
+                retainable=lambda rel: retention.is_retainable(rel, settings.cache_control),
+            )
             outcome.plan = the_plan
             _log_plan(the_plan, log)
             if len(the_plan.deletes) > settings.max_delete:
@@ -595,17 +613,18 @@ class _Deployment:
         # 10. The record, last, only after a complete deploy.
         if settings.dry_run:
             return
+
         # Compared and encoded straight from the files: no dict of the new record, whose
         # ~90 bytes per file would add to the encoded body at the run's memory peak.
-        if record_current and _same_entries(
-            _new_record(scan.files, remote, self.etags), record_entries
-        ):
+        def new_record() -> Iterator[tuple[str, ObjectState]]:
+            kept = retention.record_entries(the_plan.retained, record_entries, remote)
+            live = _new_record(scan.files, remote, self.etags)
+            return heapq.merge(live, kept, key=lambda item: item[0])
+
+        if record_current and _same_entries(new_record(), record_entries):
             return
         try:
-            store.put_record(
-                settings.record_key,
-                record.prepared(lambda: _new_record(scan.files, remote, self.etags)),
-            )
+            store.put_record(settings.record_key, record.prepared(new_record))
         except DeployError as err:
             self.warn(
                 f"The deploy succeeded but its record `{settings.record_key}` could not be "
@@ -708,7 +727,7 @@ class _Deployment:
         if problem:
             self.warn(problem, "Deploy record ignored")
             return entries, False
-        return entries, True
+        return entries, record.is_current(body)  # an older version is rewritten
 
     def head_all(self, pool: ThreadPoolExecutor, keys: Sequence[str]) -> dict[str, ObjectState]:
         if not keys:
@@ -926,11 +945,13 @@ def _denied(err: DeployError) -> bool:
 def _log_plan(the_plan: Plan, log: Log) -> None:
     puts = [u for u in the_plan.uploads if u.action is Action.PUT]
     copies = [u for u in the_plan.uploads if u.action is Action.COPY]
+    kept = f", keep {len(the_plan.retained)} removed assets" if the_plan.retained else ""
+    pruned = f" ({len(the_plan.pruned)} pruned)" if the_plan.pruned else ""
     log.info(
         f"Plan: upload {plural(len(puts), 'file')} "
         f"({format_bytes(sum(u.file.size for u in puts))}), "
-        f"update headers of {len(copies)}, delete {len(the_plan.deletes)}, "
-        f"unchanged {len(the_plan.unchanged)}"
+        f"update headers of {len(copies)}, delete {len(the_plan.deletes)}{pruned}, "
+        f"unchanged {len(the_plan.unchanged)}{kept}"
     )
     # The per-file lists are printed once, by the CLI's report at the end (folded in
     # `::group::` in Actions), so they show what happened rather than what was planned.

@@ -11,22 +11,52 @@ everything. It answers two questions the bucket alone cannot:
   uploads leaves objects that look unchanged to the next run; the record still
   holds the old state, so the next run invalidates them anyway.
 
-Format (version 1):
-    {"version": 1, "objects": {"KEY": {"etag": "...", "md5": "...",
-     "content_type": "...", "cache_control": "..."}, ...}}
+- Since when has a removed fingerprinted asset been kept (`retention.py`)? Its
+  entry carries `removed_at`, the time it left the source: the grace period runs
+  from there, across any number of deploys.
+
+Format (version 2):
+    {"version": 2, "objects": {"KEY": {"etag": "...", "md5": "...",
+     "content_type": "...", "cache_control": "...",
+     "removed_at": "2026-12-02T01:20:51Z"}, ...}}
+`removed_at` (UTC, whole seconds) only on retained keys. Version 1 is the same
+without `removed_at`; it is still read (an upgrade re-uploads and HEADs nothing)
+and rewritten as version 2 by the next deploy.
 """
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from deployer.model import Headers, ObjectState
 
-VERSION = 1
+VERSION = 2
+READS = (1, 2)  # versions this program reads
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def format_time(epoch_s: int) -> str:
+    """Seconds since the epoch -> `2026-12-02T01:20:51Z` (as stored in the record)."""
+    return time.strftime(_TIME_FORMAT, time.gmtime(epoch_s))
+
+
+def parse_time(text: str) -> int:
+    """`2026-12-02T01:20:51Z` -> seconds since the epoch; ValueError otherwise."""
+    return calendar.timegm(time.strptime(text, _TIME_FORMAT))
+
+
+def is_current(body: bytes) -> bool:
+    """Was this record written by this version (so rewriting equal entries changes nothing)?
+
+    Records are encoded deterministically, so this version's always begin the same way.
+    """
+    return body.startswith(b'{"version":%d,' % VERSION)
 
 
 def encode(entries: Mapping[str, ObjectState]) -> bytes:
@@ -102,6 +132,8 @@ def _pieces(items: Iterable[tuple[str, ObjectState]]) -> Iterator[bytes]:
                 f',"cache_control":{quote(headers.cache_control)}}}'
             )
         md5 = "null" if state.md5 is None else quote(state.md5)
+        if state.removed_at is not None and tail is not None:
+            tail = f'{tail[:-1]},"removed_at":"{format_time(state.removed_at)}"}}'
         yield (
             f"{',' if previous is not None else ''}{quote(key)}:"
             f'{{"etag":{quote(state.etag)},"md5":{md5}{tail}'
@@ -131,8 +163,8 @@ def decode(body: bytes) -> tuple[dict[str, ObjectState], str | None]:
     if not isinstance(data, dict):
         return {}, _warning("it is not a JSON object")
     version = data.get("version")
-    if version != VERSION:
-        return {}, _warning(f"its version is {version!r}, this program reads {VERSION}")
+    if version not in READS or isinstance(version, bool):
+        return {}, _warning(f"its version is {version!r}, this program reads {READS[-1]}")
     objects = data.get("objects")
     if not isinstance(objects, dict):
         return {}, _warning("it has no `objects` map")
@@ -152,6 +184,15 @@ def _state(item: dict[str, Any], shared: dict[tuple[str, str], Headers]) -> Obje
     etag, md5 = item.get("etag"), item.get("md5")
     if not isinstance(etag, str) or not (md5 is None or isinstance(md5, str)):
         return None
+    removed_at: int | None = None
+    removed = item.get("removed_at")
+    if removed is not None:
+        try:
+            removed_at = parse_time(removed) if isinstance(removed, str) else None
+        except ValueError:
+            removed_at = None
+        if removed_at is None:
+            return None  # malformed: the key is then kept as if removed just now
     content_type, cache_control = item.get("content_type"), item.get("cache_control")
     headers = None
     if isinstance(content_type, str) and isinstance(cache_control, str):
@@ -160,7 +201,10 @@ def _state(item: dict[str, Any], shared: dict[tuple[str, str], Headers]) -> Obje
         if headers is None:
             headers = shared[pair] = Headers(content_type=content_type, cache_control=cache_control)
     return ObjectState(
-        etag=etag.strip('"').lower(), md5=md5.lower() if md5 else None, headers=headers
+        etag=etag.strip('"').lower(),
+        md5=md5.lower() if md5 else None,
+        headers=headers,
+        removed_at=removed_at,
     )
 
 
