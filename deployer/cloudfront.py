@@ -1,7 +1,10 @@
 """The only module that talks to CloudFront: `CloudFrontCDN`, implementing `deploy.CDN`.
 
-- `origin_path`: which key prefix a distribution serves at `/` (its S3 origin's
-  `OriginPath`), so invalidation paths are right when the origin points into a folder.
+- `distribution`: which key prefix a distribution serves at `/` (its S3 origin's
+  `OriginPath`), so invalidation paths are right when the origin points into a folder,
+  and the site's address (its first alias, else its `*.cloudfront.net` domain) for the
+  summary's links and the `site-url` output; one GetDistribution call, or
+  GetDistributionConfig (no domain in its answer) where a policy allows only that.
 - `invalidate`: CreateInvalidation with a deterministic CallerReference (a retried
   run does not create a second invalidation); throttling and
   `TooManyInvalidationsInProgress` are retried with bounded exponential backoff
@@ -22,7 +25,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from deployer.errors import CredentialsError, DeployError, RemoteError
-from deployer.model import InvalidationResult
+from deployer.model import Distribution, InvalidationResult
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudfront import CloudFrontClient
@@ -46,6 +49,15 @@ def _s3_domain_matches(domain: str, bucket: str) -> bool:
     """
     pattern = rf"^{re.escape(bucket)}\.s3([.-][a-z0-9.-]+)?\.amazonaws\.com(\.cn)?$"
     return re.match(pattern, domain.lower().rstrip(".")) is not None
+
+
+def site_url(aliases: Sequence[str], domain: str) -> str:
+    """`https://` + the first alias that is a host name (not `*.example.com`), else the
+    distribution's own domain; "" when neither is known."""
+    for alias in aliases:
+        if alias and "*" not in alias:
+            return "https://" + alias.strip().rstrip(".").lower()
+    return "https://" + domain.strip().rstrip(".").lower() if domain.strip() else ""
 
 
 def origin_path_to_prefix(origin_path: str) -> str:
@@ -72,27 +84,42 @@ class CloudFrontCDN:
         self.poll_interval_s = poll_interval_s
         self.attempts = attempts
 
-    def origin_path(self, distribution_id: str, bucket: str) -> str | None:
-        """The key prefix the distribution serves at `/`, from the origin that is this bucket.
+    def distribution(self, distribution_id: str, bucket: str) -> Distribution:
+        """The key prefix the distribution serves at `/` (from the origin that is this
+        bucket) and the site's address, from one GetDistribution call.
 
-        None when unknown: reading the configuration was denied, or no origin is this
-        bucket's S3 domain (a custom domain, an S3-compatible store). The caller then
+        A policy written for earlier releases allows only `GetDistributionConfig`: then
+        that (the same origins and aliases, but not the `*.cloudfront.net` domain).
+        Unknown parts are None / "" when reading was denied, or when no origin is this
+        bucket's S3 domain (a custom domain, an S3-compatible store): the caller then
         assumes the bucket root and warns.
         """
+        domain = ""
         try:
-            resp = self.client.get_distribution_config(Id=distribution_id)
+            answer = self.client.get_distribution(Id=distribution_id)["Distribution"]
+            config = answer.get("DistributionConfig", {})
+            domain = answer.get("DomainName", "") or ""
         except ClientError as err:
-            code = str(err.response.get("Error", {}).get("Code", "") or "")
-            if code in ("AccessDenied", "AccessDeniedException"):
-                return None
-            raise _translate(err, "GetDistributionConfig", distribution_id) from None
+            if not _denied(err):
+                raise _translate(err, "GetDistribution", distribution_id) from None
+            try:
+                config = self.client.get_distribution_config(Id=distribution_id).get(
+                    "DistributionConfig", {}
+                )
+            except ClientError as again:
+                if _denied(again):
+                    return Distribution(None, "")
+                raise _translate(again, "GetDistributionConfig", distribution_id) from None
+            except (NoCredentialsError, BotoCoreError) as again:
+                raise _transport(again, "GetDistributionConfig") from None
         except (NoCredentialsError, BotoCoreError) as err:
-            raise _transport(err, "GetDistributionConfig") from None
-        origins = resp.get("DistributionConfig", {}).get("Origins", {}).get("Items", []) or []
-        for origin in origins:
+            raise _transport(err, "GetDistribution") from None
+        aliases = config.get("Aliases", {}).get("Items", []) or []
+        url = site_url(aliases, domain)
+        for origin in config.get("Origins", {}).get("Items", []) or []:
             if _s3_domain_matches(origin.get("DomainName", ""), bucket):
-                return origin_path_to_prefix(origin.get("OriginPath", "") or "")
-        return None
+                return Distribution(origin_path_to_prefix(origin.get("OriginPath", "") or ""), url)
+        return Distribution(None, url)
 
     def invalidate(
         self, distribution_id: str, paths: Sequence[str], caller_reference: str
@@ -168,7 +195,13 @@ class CloudFrontCDN:
         return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311  (jitter)
 
 
+def _denied(err: ClientError) -> bool:
+    code = str(err.response.get("Error", {}).get("Code", "") or "")
+    return code in ("AccessDenied", "AccessDeniedException")
+
+
 _ACTIONS = {
+    "GetDistribution": "cloudfront:GetDistribution",
     "GetDistributionConfig": "cloudfront:GetDistributionConfig",
     "CreateInvalidation": "cloudfront:CreateInvalidation",
     "GetInvalidation": "cloudfront:GetInvalidation",

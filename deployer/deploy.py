@@ -42,6 +42,7 @@ from deployer.errors import DeployError, MaxDeleteExceeded, RemoteError, Transfe
 from deployer.globs import matches_any
 from deployer.model import (
     Action,
+    Distribution,
     InvalidationResult,
     LocalFile,
     ObjectState,
@@ -109,8 +110,9 @@ class Store(Protocol):
 class CDN(Protocol):
     """CloudFront, as the deploy sees it. Implemented by `cloudfront.CloudFrontCDN`."""
 
-    def origin_path(self, distribution_id: str, bucket: str) -> str | None:
-        """The key prefix served at `/` (`""` for the bucket root); None when unknown."""
+    def distribution(self, distribution_id: str, bucket: str) -> Distribution:
+        """The key prefix served at `/` (`""` for the bucket root; None when unknown) and
+        the site's address. Raises for a distribution that does not exist."""
         ...
 
     def invalidate(
@@ -173,8 +175,8 @@ class DryRunCDN:
     def __init__(self, inner: CDN) -> None:
         self.inner = inner
 
-    def origin_path(self, distribution_id: str, bucket: str) -> str | None:
-        return self.inner.origin_path(distribution_id, bucket)
+    def distribution(self, distribution_id: str, bucket: str) -> Distribution:
+        return self.inner.distribution(distribution_id, bucket)
 
     def invalidate(
         self, distribution_id: str, paths: Sequence[str], caller_reference: str
@@ -193,8 +195,8 @@ class LazyCDN:
     def __init__(self, make: Callable[[], CDN]) -> None:
         self._get = _once(make)
 
-    def origin_path(self, distribution_id: str, bucket: str) -> str | None:
-        return self._get().origin_path(distribution_id, bucket)
+    def distribution(self, distribution_id: str, bucket: str) -> Distribution:
+        return self._get().distribution(distribution_id, bucket)
 
     def invalidate(
         self, distribution_id: str, paths: Sequence[str], caller_reference: str
@@ -536,7 +538,7 @@ class _Deployment:
             )
             record_entries, record_current = self.known_record(scan.files, remote)
             # A wrong `distribution-id` fails here, before any write.
-            self.origins = looked_up.result()
+            self.origins = self.site_from(looked_up.result())
 
             # 3. HEAD only what the listing and the record cannot vouch for.
             to_head = plan.keys_to_head(scan.files, remote, record_entries)
@@ -674,14 +676,25 @@ class _Deployment:
             self.outcome.warnings.append(text)
         self.log.warning(text, title=title)
 
-    def lookup_origins(self) -> dict[str, str | None]:
-        """Each distribution's origin key prefix; raises for a distribution that does not exist."""
+    def lookup_origins(self) -> dict[str, Distribution]:
+        """Each distribution's origin key prefix and address; raises for a distribution
+        that does not exist. None looked up with `invalidation: none`."""
         if self.settings.invalidation == "none":
             return {}
         return {
-            dist: self.cdn.origin_path(dist, self.settings.bucket)
+            dist: self.cdn.distribution(dist, self.settings.bucket)
             for dist in self.settings.distribution_ids
         }
+
+    def site_from(self, found: Mapping[str, Distribution]) -> dict[str, str | None]:
+        """The first distribution's address goes to the report; each one's origin prefix
+        is returned for its invalidation paths."""
+        for info in found.values():
+            if info.site_url:
+                self.outcome.site_url = info.site_url
+                self.outcome.site_prefix = info.origin_prefix or ""
+            break
+        return {dist: info.origin_prefix for dist, info in found.items()}
 
     def known_record(
         self, files: Sequence[LocalFile], listing: Mapping[str, RemoteObject]
@@ -878,7 +891,7 @@ class _Deployment:
                 f"Could not tell which folder of `{settings.bucket}` distribution "
                 f"`{dist}` serves (no access to its configuration, or none of its "
                 "origins is the bucket's S3 domain); invalidation paths assume it "
-                "serves the bucket root. Allow `cloudfront:GetDistributionConfig`, or "
+                "serves the bucket root. Allow `cloudfront:GetDistribution`, or "
                 "use `invalidation: all` if that assumption is wrong.",
                 "Origin path unknown",
             )

@@ -119,6 +119,14 @@ class Plan:
 
 
 @dataclass(frozen=True, slots=True)
+class Distribution:
+    """What a deploy needs to know of a CloudFront distribution in front of the bucket."""
+
+    origin_prefix: str | None  # the key prefix served at `/`; None when unknown
+    site_url: str = ""  # `https://` + its first alias, else its `*.cloudfront.net` domain
+
+
+@dataclass(frozen=True, slots=True)
 class InvalidationResult:
     distribution_id: str
     invalidation_id: str

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from deployer.errors import DeployError, MaxDeleteExceeded
-from deployer.model import Action, Outcome, Reason, Upload
+from deployer.model import Action, Outcome, Reason, Retained, Upload
+from deployer.site import page_url
 
 _T = TypeVar("_T")
 
@@ -32,6 +34,7 @@ _CHANGED_BYTES = 400_000
 _DELETED_BYTES = 150_000
 _PATHS_BYTES = 120_000
 _WARNINGS_BYTES = 60_000
+_RETAINED_BYTES = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +136,20 @@ def format_bytes(n: int) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def format_time(epoch_s: int) -> str:
+    """`2026-12-09 01:20 UTC` (to the minute, in UTC like the runner's logs)."""
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch_s))
+
+
+def _until(retained: Sequence[Retained]) -> str:
+    """`until 2026-12-09 01:20 UTC`, or the first and last date when they differ."""
+    first = min(r.expires_at for r in retained)
+    last = max(r.expires_at for r in retained)
+    if format_time(first) == format_time(last):
+        return f"until {format_time(last)}"
+    return f"until {format_time(first)} - {format_time(last)}"
+
+
 def format_duration(seconds: float) -> str:
     """`0.4 s`, `59.9 s`, `2 min 5 s`, `1 h 2 min`."""
     if seconds < 59.95:
@@ -185,16 +202,24 @@ def summary_line(outcome: Outcome) -> str:
         files += " (" + "; ".join(detail) + ")"
     took = format_duration(outcome.duration_s)
     unchanged = outcome.unchanged_count
+    pruned = len(pruned_keys(outcome))
+    deleted = f"{len(st.deleted)}" + (f" ({pruned} pruned)" if pruned else "")
+    retained = outcome.plan.retained if outcome.plan else ()
+    kept = f"{plural(len(retained), 'removed asset')} {_until(retained)}" if retained else ""
     if outcome.dry_run:
         inv = f"invalidate {plural(len(st.paths), 'path')}" if st.paths else "invalidate nothing"
+        keep = f"keep {kept}, " if kept else ""
         return (
-            f"Dry run, nothing written: would upload {files}, delete {len(st.deleted)}, "
+            f"Dry run, nothing written: would upload {files}, delete {deleted}, {keep}"
             f"leave {unchanged} unchanged and {inv}; planned in {took}"
         )
     parts = [f"Uploaded {files}"]
     if outcome.failed:
         parts.append(f"{len(outcome.failed)} failed")
-    parts += [f"deleted {len(st.deleted)}", f"unchanged {unchanged}"]
+    parts.append(f"deleted {deleted}")
+    if kept:
+        parts.append(f"kept {kept}")
+    parts.append(f"unchanged {unchanged}")
     if outcome.invalidations:
         ids = ", ".join(inv.distribution_id for inv in outcome.invalidations)
         parts.append(f"invalidated {plural(len(st.paths), 'path')} on {ids}")
@@ -364,6 +389,8 @@ def summary_markdown(
     planned = outcome.plan is not None and (not failed or dry or wrote)
     line = summary_line(outcome) if planned else "Nothing was written."
     md: list[str] = [title, "", md_text(line), ""]
+    if outcome.site_url:
+        md += [f"Site: [{_escape_html(outcome.site_url)}](<{outcome.site_url}>)", ""]
 
     if error is not None:
         md += [f"### {md_text(error.title)}", ""]
@@ -394,7 +421,8 @@ def summary_markdown(
         md.append("")
         md += _changes(outcome, st)
         md += _not_done(outcome, error)
-        md += _deletions(st, dry=dry)
+        md += _deletions(outcome, st, dry=dry)
+        md += _retained(outcome)
         if not failed or wrote:  # a deploy that wrote nothing has nothing to invalidate
             md += _invalidation(outcome, st)
     if outcome.warnings:
@@ -441,6 +469,13 @@ def _counts_table(outcome: Outcome, st: _Stats, *, failed: bool) -> list[str]:
         f"| {labels[2]} | {of(len(st.deleted), st.planned_deletes)} |",
         f"| Unchanged | {outcome.unchanged_count:,} |",
     ]
+    retained = outcome.plan.retained if outcome.plan else ()
+    if retained:
+        verb = "Would keep" if outcome.dry_run else "Kept"
+        rows.append(f"| {verb} for open pages (removed assets) | {len(retained):,} |")
+    if pruned := pruned_keys(outcome):
+        verb = "Would prune" if outcome.dry_run else "Pruned"
+        rows.append(f"| {verb} (grace period over, among the deleted) | {len(pruned):,} |")
     if outcome.failed:
         rows.append(f"| Failed | {len(outcome.failed):,} |")
     sent = "Bytes to send" if outcome.dry_run else "Bytes sent"
@@ -461,7 +496,7 @@ def _changes(outcome: Outcome, st: _Stats) -> list[str]:
 
     def row(u: Upload) -> str:
         size = "headers only" if u.action is Action.COPY else format_bytes(u.file.size)
-        return f"| {md_code(u.file.key, in_table=True)} | {u.reason.value} | {size} |"
+        return f"| {_linked(outcome, u.file.key, in_table=True)} | {u.reason.value} | {size} |"
 
     body = _table(
         "| File | Reason | Size |",
@@ -473,11 +508,24 @@ def _changes(outcome: Outcome, st: _Stats) -> list[str]:
     return [*md, ""]
 
 
-def _deletions(st: _Stats, *, dry: bool) -> list[str]:
+def _linked(outcome: Outcome, key: str, *, in_table: bool = False) -> str:
+    """The key as code, linked to the page on the site when it is one."""
+    code = md_code(key, in_table=in_table)
+    url = page_url(outcome.site_url, outcome.site_prefix, key)
+    return f"[{code}](<{url}>)" if url else code
+
+
+def _deletions(outcome: Outcome, st: _Stats, *, dry: bool) -> list[str]:
     if not st.deleted:
         return []
     keys = sorted(st.deleted)
-    body = _bounded(keys, lambda k: f"- {md_code(k)}", max_bytes=_DELETED_BYTES, more=_more_item)
+    pruned = set(pruned_keys(outcome))
+
+    def item(key: str) -> str:
+        why = " (kept for its grace period, now over)" if key in pruned else ""
+        return f"- {_linked(outcome, key)}{why}"
+
+    body = _bounded(keys, item, max_bytes=_DELETED_BYTES, more=_more_item)
     head = "Objects to delete" if dry else "Deleted objects"
     md = [f"### {head} ({len(keys):,})", ""]
     md += _fold(f"{len(keys):,} objects", body, len(keys))
@@ -543,6 +591,41 @@ def _nothing_invalidated(outcome: Outcome, st: _Stats) -> str:
     return "Nothing to invalidate: no path CloudFront may have cached changed."
 
 
+def _retained(outcome: Outcome) -> list[str]:
+    retained = outcome.plan.retained if outcome.plan else ()
+    if not retained:
+        return []
+    head = "Removed assets that would be kept" if outcome.dry_run else "Removed assets kept"
+    md = [
+        f"### {head} for pages still open ({len(retained):,})",
+        "",
+        "They left the source, but a page loaded before this deploy may still ask for "
+        "them, so they stay (not invalidated) until their grace period "
+        "(`keep-removed-assets`) ends; the first deploy after that deletes them.",
+        "",
+    ]
+    if later := outcome.plan.pruned_later if outcome.plan else 0:
+        md += [
+            f"{plural(later, 'asset')} past the grace period "
+            f"{'is' if later == 1 else 'are'} left for a later deploy: pruning "
+            f"{'it' if later == 1 else 'them'} now would exceed `max-delete`.",
+            "",
+        ]
+
+    def row(r: Retained) -> str:
+        return (
+            f"| {md_code(r.key, in_table=True)} | {format_time(r.removed_at)} "
+            f"| {format_time(r.expires_at)} |"
+        )
+
+    body = _table(
+        "| File | Left the source | Kept until |",
+        _bounded(retained, row, max_bytes=_RETAINED_BYTES, more=_more_row(3)),
+    )
+    md += _fold(f"{len(retained):,} kept assets", body, len(retained))
+    return [*md, ""]
+
+
 def _invalidation(outcome: Outcome, st: _Stats) -> list[str]:
     md = ["### CloudFront invalidation", ""]
     if outcome.invalidations and not outcome.dry_run:
@@ -593,10 +676,22 @@ def sections(outcome: Outcome, *, limit: int = TERMINAL_ROWS) -> list[tuple[str,
         rows = [f"! {_visible(key)}: {_visible(why)}" for key, why in sorted(outcome.failed)]
         out.append((f"Failed {plural(len(rows), 'file')}", cap(rows)))
     if st.deleted:
-        rows = [f"- {_visible(key)}" for key in sorted(st.deleted)]
+        pruned = set(pruned_keys(outcome))
+        rows = [
+            f"- {_visible(key)}" + (" (grace period over)" if key in pruned else "")
+            for key in sorted(st.deleted)
+        ]
         out.append(
             (f"{'Would delete' if dry else 'Deleted'} {plural(len(rows), 'object')}", cap(rows))
         )
+    if retained := (outcome.plan.retained if outcome.plan else ()):
+        rows = [
+            f"= {_visible(r.key)} (left {format_time(r.removed_at)}, "
+            f"kept until {format_time(r.expires_at)})"
+            for r in retained
+        ]
+        verb = "Would keep" if dry else "Kept"
+        out.append((f"{verb} {plural(len(rows), 'removed asset')} for open pages", cap(rows)))
     if st.paths:
         rows = []
         if not dry:

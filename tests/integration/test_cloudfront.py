@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from deployer import aws
-from deployer.cloudfront import CloudFrontCDN, origin_path_to_prefix
+from deployer.cloudfront import CloudFrontCDN, origin_path_to_prefix, site_url
 from deployer.errors import RemoteError
 from deployer.settings import Settings, load_settings
 from devtools.servers import Server
@@ -49,7 +49,9 @@ def make_cdn(
     return CloudFrontCDN(client, sleep=record.append, poll_interval_s=0.01)
 
 
-def create_distribution(moto_aws: Server, origins: list[tuple[str, str]]) -> str:
+def create_distribution(
+    moto_aws: Server, origins: list[tuple[str, str]], aliases: tuple[str, ...] = ()
+) -> str:
     items: list[dict[str, Any]] = []
     for i, (domain, path) in enumerate(origins):
         item: dict[str, Any] = {"Id": f"o{i}", "DomainName": domain, "OriginPath": path}
@@ -67,6 +69,7 @@ def create_distribution(moto_aws: Server, origins: list[tuple[str, str]]) -> str
         "Comment": "",
         "Enabled": True,
         "Origins": {"Quantity": len(items), "Items": items},
+        "Aliases": {"Quantity": len(aliases), "Items": list(aliases)},
         "DefaultCacheBehavior": {
             "TargetOriginId": "o0",
             "ViewerProtocolPolicy": "allow-all",
@@ -93,10 +96,33 @@ def test_origin_path_from_the_bucket_origin(moto_aws: Server, cdn: CloudFrontCDN
             ("my-site.s3.ap-northeast-2.amazonaws.com", "/app/v2"),
         ],
     )
-    assert cdn.origin_path(dist, "my-site") == "app/v2/"
+    assert cdn.distribution(dist, "my-site").origin_prefix == "app/v2/"
     root = create_distribution(moto_aws, [("my-site.s3.amazonaws.com", "")])
-    assert cdn.origin_path(root, "my-site") == ""
-    assert cdn.origin_path(root, "other-bucket") is None  # not this bucket: unknown
+    assert cdn.distribution(root, "my-site").origin_prefix == ""
+    assert cdn.distribution(root, "other-bucket").origin_prefix is None  # not this bucket
+
+
+def test_site_url_is_the_first_alias_else_the_cloudfront_domain(
+    moto_aws: Server, cdn: CloudFrontCDN
+) -> None:
+    """The same GetDistribution answer gives the site's address: the first alias that is a
+    host name, else the distribution's `*.cloudfront.net` domain."""
+    origin = [("my-site.s3.amazonaws.com", "")]
+    plain = create_distribution(moto_aws, origin)
+    domain = moto_aws.client("cloudfront").get_distribution(Id=plain)["Distribution"]
+    assert domain["DomainName"].endswith(".cloudfront.net")
+    assert cdn.distribution(plain, "my-site").site_url == "https://" + domain["DomainName"]
+    named = create_distribution(moto_aws, origin, ("*.example.com", "www.example.com"))
+    assert cdn.distribution(named, "my-site").site_url == "https://www.example.com"
+
+
+def test_site_url_spelling() -> None:
+    """Wildcard aliases are skipped; a trailing dot and upper case are dropped."""
+    assert site_url(["*.a.com", "Shop.Example.com."], "d1.cloudfront.net") == (
+        "https://shop.example.com"
+    )
+    assert site_url([], "d1.cloudfront.net") == "https://d1.cloudfront.net"
+    assert site_url(["*.a.com"], "") == ""
 
 
 def test_origin_path_prefix_mapping() -> None:
@@ -110,7 +136,7 @@ def test_origin_path_prefix_mapping() -> None:
 def test_missing_distribution_names_the_input(cdn: CloudFrontCDN) -> None:
     """NoSuchDistribution: a clear error naming `distribution-id`."""
     with pytest.raises(RemoteError) as caught:
-        cdn.origin_path("E0000000000000", "my-site")
+        cdn.distribution("E0000000000000", "my-site")
     assert "`distribution-id`" in str(caught.value)
     with pytest.raises(RemoteError):
         cdn.invalidate("E0000000000000", ["/index.html"], "ref")
@@ -143,7 +169,7 @@ class BusyCloudFront:
         *,
         code: str = "TooManyInvalidationsInProgress",
         status: int = 400,
-        path_suffix: str = "/invalidation",
+        path_suffix: str | tuple[str, ...] = "/invalidation",
         method: str = "POST",
     ) -> None:
         self.upstream = upstream.removeprefix("http://")
@@ -265,21 +291,45 @@ def test_access_denied_on_invalidation_names_the_permission(
     assert f"distribution/{dist}" in str(caught.value)
 
 
-def test_access_denied_on_distribution_config_means_unknown_origin(
+def test_access_denied_on_distribution_means_unknown_origin(
     moto_aws: Server,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Without `cloudfront:GetDistributionConfig` the origin path is unknown (None), no error."""
-    dist = create_distribution(moto_aws, [("my-site.s3.amazonaws.com", "/app")])
+    """Without `cloudfront:GetDistribution` nor `GetDistributionConfig` the origin path and
+    the address are unknown (None, ""), no error."""
+    dist = create_distribution(moto_aws, [("my-site.s3.amazonaws.com", "/app")], ("a.example",))
     with BusyCloudFront(
         moto_aws.endpoint,
         busy=100,
         code="AccessDenied",
         status=403,
-        path_suffix="/config",
+        path_suffix=(f"/distribution/{dist}", "/config"),
         method="GET",
     ) as proxy:
         cdn = make_cdn(proxy.url, tmp_path, monkeypatch)
-        assert cdn.origin_path(dist, "my-site") is None
+        found = cdn.distribution(dist, "my-site")
+    assert (found.origin_prefix, found.site_url) == (None, "")
+    assert proxy.refused == 2
+
+
+def test_a_policy_with_only_get_distribution_config_still_works(
+    moto_aws: Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A policy written for earlier releases (GetDistributionConfig, not GetDistribution):
+    the origin path and aliases come from the configuration instead."""
+    dist = create_distribution(moto_aws, [("my-site.s3.amazonaws.com", "/app")], ("a.example",))
+    with BusyCloudFront(
+        moto_aws.endpoint,
+        busy=100,
+        code="AccessDenied",
+        status=403,
+        path_suffix=f"/distribution/{dist}",
+        method="GET",
+    ) as proxy:
+        cdn = make_cdn(proxy.url, tmp_path, monkeypatch)
+        found = cdn.distribution(dist, "my-site")
+    assert (found.origin_prefix, found.site_url) == ("app/", "https://a.example")
     assert proxy.refused == 1

@@ -133,7 +133,8 @@ def same_size_edit(path: Path) -> None:
 
 
 def incremental_change(site: Path) -> dict[str, set[str]]:
-    """A typical rebuild; returns the expected uploads, deletes and invalidated keys."""
+    """A typical rebuild; returns the expected uploads, deletes, invalidated keys and the
+    removed fingerprinted asset kept for open pages (`keep-removed-assets`)."""
     index = site / "index.html"
     html = index.read_text(encoding="utf-8")
     assert OLD_JS.split("/")[1] in html, "examples/site/index.html must load the JS bundle"
@@ -151,9 +152,10 @@ def incremental_change(site: Path) -> dict[str, set[str]]:
     (site / KOREAN_DOC).write_text("두 번째 판\n", encoding="utf-8")
     return {
         "uploads": {"index.html", NEW_JS, "images/new-photo.png", "robots.txt", KOREAN_DOC},
-        "deletes": {OLD_JS, "images/first-post.webp"},
+        "deletes": {"images/first-post.webp"},
+        "retained": {OLD_JS},  # neither deleted nor invalidated
         # updated or deleted; new keys need no invalidation
-        "invalidate": {"index.html", "robots.txt", KOREAN_DOC, OLD_JS, "images/first-post.webp"},
+        "invalidate": {"index.html", "robots.txt", KOREAN_DOC, "images/first-post.webp"},
     }
 
 
@@ -289,7 +291,8 @@ def test_incremental_deploy_changes_exactly_what_changed(
 
     files = local_files(site)
     after = listing(seaweed.client("s3"), bucket)
-    assert set(after) == set(files) | {RECORD_KEY}
+    assert set(after) == set(files) | {RECORD_KEY} | expected["retained"]
+    assert after[OLD_JS] == before[OLD_JS]
     rewritten = {k for k in files if k in before and after[k] != before[k]}
     assert rewritten == expected["uploads"] - {NEW_JS, "images/new-photo.png"}
     s3 = seaweed.client("s3")
@@ -299,6 +302,8 @@ def test_incremental_deploy_changes_exactly_what_changed(
 
     assert result.outputs["uploaded-count"] == str(len(expected["uploads"]))
     assert result.outputs["deleted-count"] == str(len(expected["deletes"]))
+    assert result.outputs["retained-count"] == "1"
+    assert result.outputs["pruned-count"] == "0"
     unchanged = len(files) - len(expected["uploads"])
     assert result.outputs["unchanged-count"] == str(unchanged)
     assert result.outputs["uploaded-bytes"] == str(

@@ -14,6 +14,7 @@ from deployer import deploy, record
 from deployer.deploy import CDN, Store
 from deployer.errors import DeployError, MaxDeleteExceeded, RemoteError, TransferError
 from deployer.model import (
+    Distribution,
     Headers,
     InvalidationResult,
     LocalFile,
@@ -215,11 +216,12 @@ class FakeCDN:
         self.missing: set[str] = set()
         self.wait_status = "COMPLETED"
         self.wait_error = False
+        self.site_url = "https://d111111abcdef8.cloudfront.net"
 
-    def origin_path(self, distribution_id: str, bucket: str) -> str | None:
+    def distribution(self, distribution_id: str, bucket: str) -> Distribution:
         if distribution_id in self.missing:
             raise RemoteError("no such distribution; check `distribution-id`")
-        return self.origin
+        return Distribution(self.origin, self.site_url)
 
     def invalidate(
         self, distribution_id: str, paths: Sequence[str], caller_reference: str
@@ -588,13 +590,13 @@ def test_several_distributions_and_origin_path(world: World) -> None:
 
 
 def test_unknown_origin_path_warns_and_assumes_root(world: World) -> None:
-    """origin_path None: a warning, and paths include the prefix."""
+    """Origin prefix unknown: a warning, and paths include the prefix."""
     world.deploy(**{"destination-prefix": "app"})
     (world.site / "index.html").write_bytes(b"<h1>v2</h1>")
     world.cdn.origin = None
     outcome = world.deploy(**{"destination-prefix": "app"})
     assert set(world.cdn.calls[0][1]) == {"/app/", "/app/index.html"}
-    assert any("GetDistributionConfig" in w for w in outcome.warnings)
+    assert any("GetDistribution`" in w for w in outcome.warnings)
 
 
 def test_wait_for_invalidation_records_status(world: World) -> None:

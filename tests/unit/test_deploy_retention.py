@@ -87,6 +87,7 @@ def test_v2_keeps_v1_chunk_uninvalidated_and_records_when_it_left(site: Site) ->
     ]
     assert site.recorded()[V1_CHUNK]["removed_at"] == record.format_time(T0)
     assert "removed_at" not in site.recorded()[V2_CHUNK]
+    assert outcome.site_url == site.cdn.site_url  # from the same lookup as the origin
 
 
 def test_a_deploy_within_the_window_keeps_the_first_time(site: Site) -> None:
