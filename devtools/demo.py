@@ -67,6 +67,18 @@ def local_env(s3: Server, aws: Server, home: Path) -> dict[str, str]:
     return env
 
 
+def action_inputs(s3: Server, bucket: str, distribution: str) -> dict[str, str]:
+    """The inputs a workflow would give the Action for this bucket and distribution."""
+    return {
+        "aws-access-key-id": s3.access_key,
+        "aws-secret-access-key": s3.secret_key,
+        "aws-region": s3.region,
+        "bucket": bucket,
+        "distribution-id": distribution,
+        "source-dir": "site",
+    }
+
+
 def run_cli(args: list[str], cwd: Path, env: Mapping[str, str]) -> int:
     """Run `s3-cloudfront-deploy ARGS` (`python -m deployer`); output goes to the terminal."""
     print("$ s3-cloudfront-deploy " + " ".join(args), flush=True)
@@ -157,14 +169,7 @@ def main() -> int:
         for line in edit_site(site):
             print(f"changed: {line}")
         endpoints = {"s3": s3.endpoint, "cloudfront": aws.endpoint, "sts": aws.endpoint}
-        inputs = {
-            "aws-access-key-id": s3.access_key,
-            "aws-secret-access-key": s3.secret_key,
-            "aws-region": s3.region,
-            "bucket": BUCKET,
-            "distribution-id": distribution,
-            "source-dir": "site",
-        }
+        inputs = action_inputs(s3, BUCKET, distribution)
         print("$ python entrypoint.py   (with INPUT_* and GITHUB_* set as the runner sets them)")
         result = run_entrypoint(workspace, inputs, endpoints=endpoints, runner_dir=root / "runner")
         show_action_run(result)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from deployer.headers import is_fingerprinted
 from devtools.action import ActionResult, run_entrypoint
-from devtools.demo import EXAMPLE_SITE, say
+from devtools.demo import EXAMPLE_SITE, action_inputs, say
 from devtools.servers import Server, create_distribution, moto_server, seaweedfs
 
 BUCKET = "demo-rollback"
@@ -93,14 +93,7 @@ def main() -> int:
         workspace = root / "workspace"
         site = workspace / "site"
         endpoints = {"s3": s3.endpoint, "cloudfront": aws.endpoint, "sts": aws.endpoint}
-        inputs = {
-            "aws-access-key-id": s3.access_key,
-            "aws-secret-access-key": s3.secret_key,
-            "aws-region": s3.region,
-            "bucket": BUCKET,
-            "distribution-id": distribution,
-            "source-dir": "site",
-        }
+        inputs = action_inputs(s3, BUCKET, distribution)
 
         def deploy(step: str) -> bool:
             runner = root / f"runner-{len(rows)}"

@@ -291,45 +291,45 @@ def test_access_denied_on_invalidation_names_the_permission(
     assert f"distribution/{dist}" in str(caught.value)
 
 
-def test_access_denied_on_distribution_means_unknown_origin(
+def lookup_denied(
     moto_aws: Server,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    denied: tuple[str, ...],
+) -> tuple[str | None, str, int]:
+    """Look up a distribution (origin `/app`, alias `a.example`) while the calls whose path
+    ends with one of `denied` are refused (AccessDenied): (prefix, site URL, refusals)."""
+    dist = create_distribution(moto_aws, [("my-site.s3.amazonaws.com", "/app")], ("a.example",))
+    suffixes = tuple(suffix.replace("DIST", dist) for suffix in denied)
+    with BusyCloudFront(
+        moto_aws.endpoint,
+        busy=100,
+        code="AccessDenied",
+        status=403,
+        path_suffix=suffixes,
+        method="GET",
+    ) as proxy:
+        found = make_cdn(proxy.url, tmp_path, monkeypatch).distribution(dist, "my-site")
+    return found.origin_prefix, found.site_url, proxy.refused
+
+
+def test_access_denied_on_distribution_means_unknown_origin(
+    moto_aws: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without `cloudfront:GetDistribution` nor `GetDistributionConfig` the origin path and
     the address are unknown (None, ""), no error."""
-    dist = create_distribution(moto_aws, [("my-site.s3.amazonaws.com", "/app")], ("a.example",))
-    with BusyCloudFront(
-        moto_aws.endpoint,
-        busy=100,
-        code="AccessDenied",
-        status=403,
-        path_suffix=(f"/distribution/{dist}", "/config"),
-        method="GET",
-    ) as proxy:
-        cdn = make_cdn(proxy.url, tmp_path, monkeypatch)
-        found = cdn.distribution(dist, "my-site")
-    assert (found.origin_prefix, found.site_url) == (None, "")
-    assert proxy.refused == 2
+    denied = ("/distribution/DIST", "/config")
+    assert lookup_denied(moto_aws, tmp_path, monkeypatch, denied) == (None, "", 2)
 
 
 def test_a_policy_with_only_get_distribution_config_still_works(
-    moto_aws: Server,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    moto_aws: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A policy written for earlier releases (GetDistributionConfig, not GetDistribution):
     the origin path and aliases come from the configuration instead."""
-    dist = create_distribution(moto_aws, [("my-site.s3.amazonaws.com", "/app")], ("a.example",))
-    with BusyCloudFront(
-        moto_aws.endpoint,
-        busy=100,
-        code="AccessDenied",
-        status=403,
-        path_suffix=f"/distribution/{dist}",
-        method="GET",
-    ) as proxy:
-        cdn = make_cdn(proxy.url, tmp_path, monkeypatch)
-        found = cdn.distribution(dist, "my-site")
-    assert (found.origin_prefix, found.site_url) == ("app/", "https://a.example")
-    assert proxy.refused == 1
+    denied = ("/distribution/DIST",)
+    assert lookup_denied(moto_aws, tmp_path, monkeypatch, denied) == (
+        "app/",
+        "https://a.example",
+        1,
+    )

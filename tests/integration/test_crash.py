@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
 
 from devtools.action import start_entrypoint
-from devtools.faultproxy import FaultProxy, Faults
+from devtools.faultproxy import FaultProxy, Faults, Stats
 from devtools.servers import Server
 from tests.integration.conftest import RunAction
 from tests.integration.test_deploy import local_files
@@ -268,6 +270,25 @@ def test_garbage_record_is_ignored_with_a_warning(
         assert not any(line.startswith("::warning") for line in clean.stdout.splitlines())
 
 
+def kill_when(
+    proxy: FaultProxy,
+    until: Callable[[Stats], bool],
+    workspace: Path,
+    inputs: Mapping[str, str],
+    *,
+    endpoints: Mapping[str, str],
+    runner_dir: Path,
+) -> subprocess.Popen[str]:
+    """Start the action; SIGKILL it as soon as `until(proxy.stats)` holds (or after 60 s)."""
+    proc, _ = start_entrypoint(workspace, inputs, endpoints=endpoints, runner_dir=runner_dir)
+    try:
+        proxy.wait_for(until, timeout=60)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    return proc
+
+
 def kill_mid_header_copies(
     workspace: Path, inputs: dict[str, str], tmp_path: Path, seaweed: Server, moto_aws: Server
 ) -> tuple[set[str], set[str]]:
@@ -277,17 +298,14 @@ def kill_mid_header_copies(
     """
     faults = Faults(methods=frozenset({"PUT"}), delay=1.0, delay_s=0.4)
     with FaultProxy(seaweed.endpoint, faults) as proxy:
-        proc, _ = start_entrypoint(
+        kill_when(
+            proxy,
+            lambda s: len(s.landed_copy_keys) >= 5,
             workspace,
             {**inputs, "endpoint-url": proxy.url, "concurrency": "2"},
             endpoints={"s3": seaweed.endpoint, "cloudfront": moto_aws.endpoint},
             runner_dir=tmp_path / "killed-runner",
         )
-        try:
-            proxy.wait_for(lambda s: len(s.landed_copy_keys) >= 5, timeout=60)
-        finally:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
         time.sleep(faults.delay_s + 0.5)
         return set(proxy.stats.landed_copy_keys), set(proxy.stats.landed_put_keys)
 

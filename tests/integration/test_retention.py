@@ -9,7 +9,6 @@ to be over rewrites those dates to the past, as if the week had gone by.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 from pathlib import Path
@@ -17,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from deployer.headers import IMMUTABLE, default_cache_control
-from devtools.action import start_entrypoint
 from devtools.faultproxy import FaultProxy, Faults
 from devtools.servers import Server
 from tests.integration.conftest import RunAction
+from tests.integration.test_crash import kill_when
 from tests.integration.test_deploy import succeeded
 from tests.integration.test_faults import bucket_bytes, covers, invalidated_paths, site_objects
 
@@ -236,17 +235,14 @@ def test_sigkill_mid_deploy_then_rerun_loses_no_retention_state(
 
     faults = Faults(methods=frozenset({"PUT"}), delay=1.0, delay_s=0.4)
     with FaultProxy(seaweed.endpoint, faults) as proxy:
-        proc, _ = start_entrypoint(
+        proc = kill_when(
+            proxy,
+            lambda s: len(s.landed_put_keys) >= 4,
             workspace,
             {**inputs, "endpoint-url": proxy.url, "concurrency": "2"},
             endpoints={"s3": seaweed.endpoint, "cloudfront": moto_aws.endpoint},
             runner_dir=tmp_path / "killed-runner",
         )
-        try:
-            proxy.wait_for(lambda s: len(s.landed_put_keys) >= 4, timeout=60)
-        finally:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
         time.sleep(faults.delay_s + 0.5)  # requests already in flight still land
     assert proc.returncode == -signal.SIGKILL
     partial = bucket_bytes(seaweed, bucket)
@@ -288,17 +284,14 @@ def test_killed_after_pruning_before_the_record_then_rerun(
     before = len(invalidated_paths(moto_aws, dist))
 
     with FaultProxy(moto_aws.endpoint, Faults(methods=frozenset({"POST"}), reset=1.0)) as cdn:
-        proc, _ = start_entrypoint(
+        kill_when(
+            cdn,
+            lambda s: s.injected["reset"] >= 1,
             workspace,
             inputs,
             endpoints={"s3": seaweed.endpoint, "cloudfront": cdn.url},
             runner_dir=tmp_path / "killed-runner",
         )
-        try:
-            cdn.wait_for(lambda s: s.injected["reset"] >= 1, timeout=60)
-        finally:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
     remote = site_objects(bucket_bytes(seaweed, bucket))
     assert set(remote) == set(v3) | set(chunk_names(2)), "v1's chunks are pruned by then"
     assert all("removed_at" in recorded(seaweed, bucket)[k] for k in chunk_names(1))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from deployer.s3 import ReadDenied, S3Error, S3Store
 from deployer.settings import Settings, load_settings
 from devtools.faultproxy import ALL_METHODS, FaultProxy, Faults
 from devtools.servers import Server
+from tests.integration.conftest import remove_bucket
 
 HTML = Headers("text/html; charset=utf-8", "no-cache")
 PNG = Headers("image/png", "public, max-age=300")
@@ -79,10 +81,11 @@ def server(request: pytest.FixtureRequest) -> Server:
 
 
 @pytest.fixture
-def s3_bucket(server: Server) -> str:
+def s3_bucket(server: Server) -> Iterator[str]:
     name = f"st-{uuid.uuid4().hex[:16]}"
     server.client("s3").create_bucket(Bucket=name)
-    return name
+    yield name
+    remove_bucket(server, name)
 
 
 @pytest.fixture(params=["wire", "botocore"])
