@@ -142,12 +142,13 @@ def format_time(epoch_s: int) -> str:
 
 
 def _until(retained: Sequence[Retained]) -> str:
-    """`until 2026-12-09 01:20 UTC`, or the first and last date when they differ."""
-    first = min(r.expires_at for r in retained)
-    last = max(r.expires_at for r in retained)
-    if format_time(first) == format_time(last):
-        return f"until {format_time(last)}"
-    return f"until {format_time(first)} - {format_time(last)}"
+    """`until 2026-12-09 01:20 UTC`, or `until 2026-12-08 09:00 to 2026-12-09 01:20 UTC`
+    (the first and the last date) when they differ."""
+    first = format_time(min(r.expires_at for r in retained))
+    last = format_time(max(r.expires_at for r in retained))
+    if first == last:
+        return f"until {last}"
+    return f"until {first.removesuffix(' UTC')} to {last}"
 
 
 def format_duration(seconds: float) -> str:

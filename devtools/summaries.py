@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from markdown_it import MarkdownIt
@@ -40,6 +40,7 @@ from deployer.model import (
     Outcome,
     Plan,
     Reason,
+    Retained,
     Upload,
 )
 from deployer.report import summary_markdown
@@ -144,6 +145,37 @@ def deployed() -> Sample:
         duration_s=2.41,
     )
     return Sample("A deploy: changed files, deletions, one invalidation", outcome)
+
+
+def kept_assets() -> Sample:
+    """A rebuild: the old chunks kept for open pages, an older build's pruned, pages linked."""
+    uploads = ASSETS + ENTRIES
+    week, now = 7 * 86400, 1_796_000_000
+    pruned = ("assets/index-A0b1C2d3.js",)
+    retained = tuple(
+        Retained(key, now - 86400 * n, now - 86400 * n + week) for n, key in enumerate(DELETED)
+    )
+    plan = replace(
+        _plan(deletes=("old-page.html", *pruned)),
+        retained=retained,
+        pruned=pruned,
+    )
+    outcome = Outcome(
+        plan=plan,
+        uploaded=list(uploads),
+        uploaded_bytes=_sent(uploads),
+        deleted=["old-page.html", *pruned],
+        invalidation_paths=(*PATHS, "/old-page.html"),
+        invalidations=[
+            InvalidationResult(
+                DIST[0], "I9K8L7M6N5O4P3Q2", (*PATHS, "/old-page.html"), "InProgress"
+            )
+        ],
+        distribution_ids=DIST,
+        duration_s=2.87,
+        site_url="https://www.example.com",
+    )
+    return Sample("A rebuild: old assets kept for open pages, pages linked", outcome)
 
 
 def first_deploy() -> Sample:
@@ -339,6 +371,7 @@ def unexpected() -> Sample:
 
 SAMPLES: dict[str, Callable[[], Sample]] = {
     "deployed": deployed,
+    "kept-assets": kept_assets,
     "first-deploy": first_deploy,
     "no-change": no_change,
     "dry-run": dry_run,

@@ -53,7 +53,7 @@ def test_summary_line_says_how_many_are_kept_until_when() -> None:
     """The one line: pruned among the deleted, kept assets with their first and last date."""
     assert summary_line(kept_and_pruned()) == (
         "Uploaded 3 files (300 B), deleted 2 (1 pruned), kept 2 removed assets until "
-        "2027-01-21 08:00 UTC - 2027-01-22 08:00 UTC, unchanged 10, nothing invalidated "
+        "2027-01-21 08:00 to 2027-01-22 08:00 UTC, unchanged 10, nothing invalidated "
         "in 1.0 s"
     )
 
