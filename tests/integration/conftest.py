@@ -13,22 +13,18 @@ bucket, distribution and `source-dir: site`.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import pytest
 
 from devtools.action import REPO_ROOT, ActionResult, run_entrypoint
 from devtools.servers import Server, create_distribution
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 EXAMPLE_SITE = Path(os.environ.get("S3CFD_EXAMPLE_SITE", REPO_ROOT / "examples" / "site"))
 SITE_DIR = "site"  # where the workspace holds its copy of the example site
@@ -52,26 +48,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def bucket(seaweed: Server) -> Iterator[str]:
-    """A fresh, empty bucket on SeaweedFS, unique to the test; removed after it."""
+def bucket(seaweed: Server) -> str:
+    """A fresh, empty bucket on SeaweedFS, unique to the test."""
     name = f"it-{uuid.uuid4().hex[:16]}"
     seaweed.client("s3").create_bucket(Bucket=name)
-    yield name
-    remove_bucket(seaweed, name)
-
-
-def remove_bucket(server: Server, name: str) -> None:
-    """Empty and delete a bucket, best effort. SeaweedFS gives each bucket volumes of its
-    own and `weed mini` has room for about 70 (seen here: the 70th bucket's PutObject got
-    InternalError); a deleted bucket frees them, so a whole session fits."""
-    client = server.client("s3")
-    with contextlib.suppress(Exception):
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
-            keys = [item["Key"] for item in page.get("Contents", [])]
-            if keys:
-                objects: list[ObjectIdentifierTypeDef] = [{"Key": key} for key in keys]
-                client.delete_objects(Bucket=name, Delete={"Objects": objects, "Quiet": True})
-        client.delete_bucket(Bucket=name)
+    return name
 
 
 @pytest.fixture

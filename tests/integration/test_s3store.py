@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,6 @@ from deployer.s3 import ReadDenied, S3Error, S3Store
 from deployer.settings import Settings, load_settings
 from devtools.faultproxy import ALL_METHODS, FaultProxy, Faults
 from devtools.servers import Server
-from tests.integration.conftest import remove_bucket
 
 HTML = Headers("text/html; charset=utf-8", "no-cache")
 PNG = Headers("image/png", "public, max-age=300")
@@ -81,11 +79,10 @@ def server(request: pytest.FixtureRequest) -> Server:
 
 
 @pytest.fixture
-def s3_bucket(server: Server) -> Iterator[str]:
+def s3_bucket(server: Server) -> str:
     name = f"st-{uuid.uuid4().hex[:16]}"
     server.client("s3").create_bucket(Bucket=name)
-    yield name
-    remove_bucket(server, name)
+    return name
 
 
 @pytest.fixture(params=["wire", "botocore"])
