@@ -339,3 +339,33 @@ def test_ambient_keys_around_whitespace_is_forgiven(workspace: Path) -> None:
     ambient = ambient_keys(env)
     assert ambient is not None
     assert (ambient.access_key, ambient.secret_key) == (AMBIENT_KEY_ID, AMBIENT_SECRET)
+
+
+def test_a_broken_ambient_key_is_one_clear_error_from_the_cli(tmp_path: Path) -> None:
+    """Through the one exit point: exit 1, one `::error` naming the variable (not an
+    "Unexpected ValueError"), and no part of the value anywhere in the output."""
+    import io
+
+    from deployer.cli import EXIT_FAILED, main
+
+    out, summary = tmp_path / "output", tmp_path / "summary"
+    out.touch()
+    summary.touch()
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("<h1>hi</h1>")
+    env = make_env(tmp_path, {"source_dir": "site"}) | {
+        "GITHUB_OUTPUT": str(out),
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "AWS_ACCESS_KEY_ID": AMBIENT_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": AMBIENT_SECRET,
+        "AWS_SESSION_TOKEN": "tokenFirstLineX9\ntokenSecondLineY8",
+    }
+    stdout = io.StringIO()
+    assert main([], env, stdout=stdout, cwd=tmp_path, process_env={}) == EXIT_FAILED
+    text = stdout.getvalue()
+    errors = [line for line in text.splitlines() if line.startswith("::error")]
+    assert len(errors) == 1 and "`AWS_SESSION_TOKEN`" in errors[0], text
+    assert "Unexpected" not in text
+    shown = "\n".join(line for line in text.splitlines() if not line.startswith("::add-mask::"))
+    for part in ("tokenFirstLineX9", "tokenSecondLineY8", AMBIENT_SECRET):
+        assert part not in shown + summary.read_text() + out.read_text()
