@@ -343,10 +343,6 @@ def seaweedfs(
         f"-s3.config={s3_json}",
         f"-master.port={master_port}",
         f"-volume.port={volume_port}",
-        # Each bucket is a collection with a few volumes of its own; by default the count
-        # is free disk / 128 MB, which a test session's hundreds of buckets exhaust (then
-        # every PUT to a new bucket fails with InternalError). Volumes are sparse files.
-        "-volume.max=5000",
         f"-filer.port={filer_port}",
         f"-admin.port={admin_port}",
         # One volume per bucket: `weed mini` sizes its volume limit from the free disk
