@@ -121,6 +121,8 @@ class Controller:
         self.growing, self.doubling = True, False
         self._next_epoch()
         self._cut_epoch = self.epoch
+        if self.limit == old:  # already at 1: nothing moved
+            return None
         return Change(old, self.limit, "timeout" if timeout else "throttled", 0.0)
 
     def _gain(self) -> float:

@@ -137,6 +137,7 @@ def test_never_above_the_cap_nor_below_one() -> None:
     for _ in range(20):
         controller.throttled(controller.started())
     assert controller.limit == 1
+    assert controller.throttled(controller.started()) is None  # at 1: no move to report
 
 
 def test_fixed_number_never_moves() -> None:
