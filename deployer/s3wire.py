@@ -68,6 +68,10 @@ RETRY_CODES = frozenset(
 )
 # Answers that mean "slow down": the caller's window backs off (see `Wire.on_retry`).
 THROTTLE_STATUSES = frozenset({429, 503})
+# Throttling answers get this many attempts more than other failures: the caller's window
+# has backed off already (`concurrency.py`), and a bucket that throttles 30% of writes
+# would otherwise fail one upload in ~1,400 after 6 attempts (0.3^6).
+THROTTLE_EXTRA_ATTEMPTS = 6
 THROTTLE_CODES = frozenset(
     {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests"}
 )
@@ -601,8 +605,11 @@ class Wire:
         if body is not None:
             fixed["Content-Length"] = str(length)
         connected = False
-        for attempt in range(self.attempts):
-            last = attempt + 1 == self.attempts
+        total = self.attempts + THROTTLE_EXTRA_ATTEMPTS
+        failures = 0  # answers and errors other than throttling: at most `attempts`
+        for attempt in range(total):
+            # If this attempt fails other than by throttling, is it the last?
+            last = attempt + 1 == total or failures + 1 >= self.attempts
             target = self.target  # one address per attempt (a redirect may change it)
             fixed["Host"] = target.netloc
             frozen = self.credentials.get_frozen_credentials()
@@ -641,6 +648,7 @@ class Wire:
                 conn.close()
                 if isinstance(err, ssl.SSLCertVerificationError):
                     raise WireCertificateError(err.verify_message or str(err)) from None
+                failures += 1
                 if not last and self.on_retrying is not None:
                     self.on_retrying(_retry_reason(cut or err))
                 if last:
@@ -671,6 +679,10 @@ class Wire:
                         method, path, body, length, headers, query=query, redirected=True
                     )
                 raise WireError(response.status, code, region=region)
+            if is_throttle(response.status, code):
+                last = attempt + 1 == total  # the window has backed off: keep trying
+            else:
+                failures += 1
             if not last and self.on_retrying is not None and is_retryable(response.status, code):
                 self.on_retrying(
                     f"{code} (HTTP {response.status})" if code else f"HTTP {response.status}"
