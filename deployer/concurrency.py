@@ -80,11 +80,15 @@ class Controller:
         self._starts += 1
         return self.epoch if self._starts > self._burst else self.epoch - 1
 
-    def finished(self, epoch: int, latency_s: float, in_flight: int) -> Change | None:
+    def finished(
+        self, epoch: int, latency_s: float, in_flight: int, *, connected: bool = False
+    ) -> Change | None:
         """A request of `epoch` finished after `latency_s`; `in_flight` requests (itself
         included) were in flight when it started or when it ended, whichever is more (a
-        window filled at once has its first requests start with fewer in flight)."""
-        if self.fixed or epoch != self.epoch or not self.growing:
+        window filled at once has its first requests start with fewer in flight).
+        `connected`: it opened a connection first (TCP and TLS handshakes, one to three
+        round trips more); not a sample of the link's throughput, so not counted."""
+        if self.fixed or epoch != self.epoch or not self.growing or connected:
             return None
         self._latencies.append(max(latency_s, 1e-6))
         self._in_flight.append(in_flight)
@@ -189,12 +193,14 @@ class Window:
             self.peak = max(self.peak, self.in_flight)
             return self.controller.started(), self.clock(), self.in_flight
 
-    def release(self, token: tuple[int, float, int]) -> None:
+    def release(self, token: tuple[int, float, int], *, connected: bool = False) -> None:
         epoch, start, in_flight = token
         with self._cond:
             seen = max(in_flight, self.in_flight)
             self.in_flight -= 1
-            change = self.controller.finished(epoch, self.clock() - start, seen)
+            change = self.controller.finished(
+                epoch, self.clock() - start, seen, connected=connected
+            )
             self._cond.notify_all()
         if change is not None:
             self.on_change(change)
@@ -215,15 +221,20 @@ class Window:
     def running(self, token: tuple[int, float, int]) -> Iterator[None]:
         """The request of `token` runs in this block (on this thread): `note_retry` finds
         this window; the slot is released, and the latency measured, at the end."""
-        _current.window, _current.epoch = self, token[0]
+        _current.window, _current.epoch, _current.connected = self, token[0], False
         try:
             yield
         finally:
             _current.window = None
-            self.release(token)
+            self.release(token, connected=_current.connected)
 
 
 _current = threading.local()
+
+
+def note_connect() -> None:
+    """Called by the S3 wire when it opens a connection for the calling thread's request."""
+    _current.connected = True
 
 
 def note_retry(reason: Literal["throttled", "timeout"]) -> None:

@@ -37,7 +37,7 @@ from botocore.exceptions import (
 
 from deployer import __version__, endpoints
 from deployer.awsconfig import BlankCABundleError, CABundle, ca_bundle
-from deployer.concurrency import note_retry
+from deployer.concurrency import note_connect, note_retry
 from deployer.endpoints import MULTIPART_CONCURRENCY
 from deployer.errors import CredentialsError, DeployError, RemoteError
 from deployer.listing import check_order
@@ -172,6 +172,7 @@ def make_wire(target: Target, credentials: CredentialSource) -> Wire | None:
         user_agent=f"s3-cloudfront-deploy/{__version__}",
         ca_file=_ca_bundle().path if target.scheme == "https" else None,
         on_retry=note_retry,
+        on_connect=note_connect,
     )
     wire.on_retrying = RETRIES.note
     return wire

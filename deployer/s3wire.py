@@ -511,6 +511,7 @@ class Wire:
         ca_file: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
         on_retry: Callable[[Literal["throttled", "timeout"]], None] | None = None,
+        on_connect: Callable[[], None] | None = None,
     ) -> None:
         self.target = target
         self.credentials = credentials
@@ -526,6 +527,7 @@ class Wire:
         # Told before a retry after a throttling answer or a timeout (requests in flight
         # back off: `concurrency.note_retry`).
         self.on_retry = on_retry
+        self.on_connect = on_connect  # a request's connection had to be opened first
         self._lock = threading.Lock()
         self._context: ssl.SSLContext | None = None
 
@@ -728,6 +730,8 @@ class Wire:
             with self._lock:
                 conn = self._idle.pop() if self._idle else None
             if conn is None:
+                if self.on_connect is not None:
+                    self.on_connect()
                 return self._new_connection(target)
             if conn.netloc == target.netloc and not _dropped(conn):
                 return conn

@@ -195,3 +195,19 @@ def test_window_acquire_gives_up_when_stopped() -> None:
     assert window.acquire(stop) is not None
     stop.set()
     assert window.acquire(stop) is None
+
+
+def test_requests_that_opened_a_connection_do_not_judge_an_epoch() -> None:
+    """After a doubling, requests on new connections take a TLS handshake longer: they
+    are not samples, so the epoch is judged on the requests that reused a connection."""
+    controller = Controller()
+    while controller.limit == 16:  # one round trip each at 16 in flight
+        controller.finished(controller.started(), 0.1, 16)
+    assert controller.limit == 32
+    for _ in range(100):  # new connections, three round trips: ignored
+        assert controller.finished(controller.started(), 0.3, 32, connected=True) is None
+    assert controller.limit == 32
+    changes = []
+    while controller.limit == 32:  # reused connections: throughput doubled, keep growing
+        changes.append(controller.finished(controller.started(), 0.1, 32))
+    assert changes[-1] is not None and changes[-1].new == 64
