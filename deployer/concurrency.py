@@ -244,6 +244,35 @@ def note_retry(reason: Literal["throttled", "timeout"]) -> None:
         window.throttled(_current.epoch, timeout=reason == "timeout")
 
 
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Ask glibc for at most `arenas` malloc arenas (what `MALLOC_ARENA_MAX` does).
+
+    glibc gives threads their own arenas (up to 8 per core), and memory freed in one is
+    not given back while any block in it lives: with the listing's ranges, the opened
+    connections and the window's workers on threads of their own, a no-change deploy of
+    20,000 files peaked 7 MB higher (measured: 63-64 MB against 56 MB, and 57.5 MB with
+    `MALLOC_ARENA_MAX=2`). Threads here mostly wait on the network, so sharing two
+    arenas costs nothing measurable. Not glibc (musl, macOS): nothing to do.
+    """
+    import ctypes  # noqa: PLC0415
+    import ctypes.util  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return  # the user's own setting wins
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = getattr(libc, "mallopt", None)
+        if mallopt is not None and "glibc" in (os.confstr("CS_GNU_LIBC_VERSION") or ""):
+            mallopt(_M_ARENA_MAX, arenas)
+    except (OSError, ValueError):
+        return
+
+
+_M_ARENA_MAX = -8  # glibc's malloc.h
+
+
 def controller_for(setting: int | None) -> Controller:
     """The controller for the `concurrency` setting: None is `auto`, a number is fixed."""
     if setting is None:

@@ -458,6 +458,7 @@ def run(
 
     `clock` times progress and waits; `wall_clock` (seconds since the epoch) dates the
     removal of retained assets."""
+    concurrency.limit_malloc_arenas()
     _Deployment(settings, store, cdn, log, outcome, clock=clock, now=int(wall_clock())).run()
 
 

@@ -211,3 +211,14 @@ def test_requests_that_opened_a_connection_do_not_judge_an_epoch() -> None:
     while controller.limit == 32:  # reused connections: throughput doubled, keep growing
         changes.append(controller.finished(controller.started(), 0.1, 32))
     assert changes[-1] is not None and changes[-1].new == 64
+
+
+def test_malloc_arenas_limit_leaves_a_users_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`MALLOC_ARENA_MAX` set by the user: nothing is called; otherwise it never raises."""
+    called: list[int] = []
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    monkeypatch.setattr("ctypes.CDLL", lambda name: called.append(1))
+    concurrency.limit_malloc_arenas()
+    assert called == []
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    concurrency.limit_malloc_arenas()  # glibc or not, no error
