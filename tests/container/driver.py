@@ -43,7 +43,7 @@ from devtools.action import input_env, parse_github_output
 from devtools.oidc import token_endpoint
 from devtools.servers import Server, create_distribution, moto_server, seaweedfs
 from tests.container import release
-from tests.container.startup import measure_startup
+from tests.container.startup import load, measure_startup
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -321,15 +321,8 @@ def base_inputs(s3: Server, distribution_id: str) -> dict[str, str]:
 # --------------------------------------------------------------------------- docker facts
 
 
-def docker_json(*argv: str) -> object:
-    out = subprocess.run(
-        ["docker", *argv], capture_output=True, text=True, check=True, timeout=120
-    ).stdout
-    return json.loads(out)
-
-
 def image_size(image: str) -> int:
-    size = docker_json("image", "inspect", "--format", "{{json .Size}}", image)
+    size = release.inspect(image, "Size")
     assert isinstance(size, int)
     return size
 
@@ -377,7 +370,7 @@ PROBE_ARGV = ("docker", "run", "--rm", "--network", "none", "--entrypoint", "/op
 
 
 def check_image(checks: Checks, image: str, base: str) -> None:
-    config = docker_json("image", "inspect", "--format", "{{json .Config}}", image)
+    config = release.inspect(image, "Config")
     assert isinstance(config, dict)
     entrypoint = config.get("Entrypoint") or []
     checks.check(
@@ -737,10 +730,6 @@ finally:
     print(f"inside: {elapsed():.3f}", file=sys.stderr)
 """,
 )
-
-
-def load() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def measure(image: str, base: str, files: int, repeats: int) -> int:
