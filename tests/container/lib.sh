@@ -67,10 +67,10 @@ stop_registry() {
 drop_emulator() {
     # Only what this run registered or mounted.
     if [[ -n $BINFMT_ENTRY && -e /proc/sys/fs/binfmt_misc/$BINFMT_ENTRY ]]; then
-        echo -1 >"/proc/sys/fs/binfmt_misc/$BINFMT_ENTRY" || true
+        echo -1 | as_root tee "/proc/sys/fs/binfmt_misc/$BINFMT_ENTRY" >/dev/null || true
     fi
     if [[ -n $BINFMT_MOUNTED ]]; then
-        umount /proc/sys/fs/binfmt_misc 2>/dev/null || true
+        as_root umount /proc/sys/fs/binfmt_misc 2>/dev/null || true
     fi
     BINFMT_ENTRY=
     BINFMT_MOUNTED=
@@ -202,19 +202,36 @@ build_action_image() {
 
 # --------------------------------------------------------------------------- the rehearsal
 
+# Root's commands as root, through `sudo -n` otherwise (a GitHub runner); fails without either.
+as_root() {
+    if [[ $(id -u) == 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+        sudo -n "$@"
+    else
+        return 1
+    fi
+}
+
 free_port() {
     "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# A Debian package's files, unpacked into $STATE_DIR/pkg/NAME (not installed: no service
-# started, no system file touched). Prints the folder.
+# A Debian package's files, unpacked (not installed: no service started, no system file
+# touched) into $STATE_DIR/pkg/NAME as root, else ~/.cache/s3cfd-pkg/NAME (e.g. a GitHub
+# runner's user, with the runner's own Docker engine). Prints the folder.
 unpacked_package() {
-    local name=$1 dir=$STATE_DIR/pkg/$1 deb
+    local name=$1 dir deb
+    if [[ $(id -u) == 0 ]]; then
+        dir=$STATE_DIR/pkg/$name
+    else
+        dir=${XDG_CACHE_HOME:-$HOME/.cache}/s3cfd-pkg/$name
+    fi
     if [[ ! -f $dir/.done ]]; then
         rm -rf "$dir" && mkdir -p "$dir"
         log "fetching Debian's $name (apt-get download; unpacked, not installed)"
         if ! (cd "$dir" && apt-get download -q "$name" >/dev/null 2>&1); then
-            apt-get update -q >/dev/null
+            as_root apt-get update -q >/dev/null
             (cd "$dir" && apt-get download -q "$name" >/dev/null)
         fi
         deb=$(find "$dir" -maxdepth 1 -name '*.deb' | head -1)
@@ -291,7 +308,7 @@ ensure_emulator() {
     esac
     mask='\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff'
     if [[ ! -e /proc/sys/fs/binfmt_misc/register ]]; then
-        if ! mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null; then
+        if ! as_root mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null; then
             EMULATOR_MISSING="binfmt_misc is not mounted and cannot be mounted here"
             return 1
         fi
@@ -306,7 +323,8 @@ ensure_emulator() {
         return 1
     fi
     if ! printf ':s3cfd-qemu-%s:M::%s:%s:%s:F\n' "$qemu_arch" "$magic" "$mask" \
-        "$root/usr/bin/qemu-$qemu_arch-static" >/proc/sys/fs/binfmt_misc/register 2>/dev/null; then
+        "$root/usr/bin/qemu-$qemu_arch-static" |
+        as_root tee /proc/sys/fs/binfmt_misc/register >/dev/null 2>&1; then
         EMULATOR_MISSING="the kernel refused a binfmt_misc registration"
         return 1
     fi
