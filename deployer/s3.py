@@ -620,8 +620,9 @@ class S3Store:
             raise _untrusted(self._endpoint_text(), err.reason) from None
         except SSLError as err:
             found = re.search(r"certificate verify failed: ([^(\]]+)", str(err))
-            reason = found.group(1).strip() if found else "certificate verify failed"
-            raise _untrusted(self._endpoint_text(), reason) from None
+            if found is None:  # a TLS connection cut short, not a certificate problem
+                raise _stopped_answering(operation, key, "SSLError", "connection lost") from None
+            raise _untrusted(self._endpoint_text(), found.group(1).strip()) from None
         except WireCABundleError as err:
             bundle = _ca_bundle()
             raise S3Error(

@@ -633,7 +633,7 @@ class Wire:
             try:
                 try:
                     conn.request(method, url, body=payload, headers=to_send)
-                except (BrokenPipeError, ConnectionResetError) as err:
+                except (BrokenPipeError, ConnectionResetError, ssl.SSLEOFError) as err:
                     if conn.sock is None:
                         raise
                     # The server may have answered before reading the whole body (S3 refuses
