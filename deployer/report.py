@@ -10,21 +10,28 @@ would happen); a dry run never reports an invalidation ID.
 from __future__ import annotations
 
 import json
-import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 from deployer.errors import DeployError, MaxDeleteExceeded
+from deployer.markdown import (
+    bounded,
+    error_body,
+    escape_html,
+    fold,
+    md_code,
+    md_text,
+    more_item,
+    more_row,
+    table,
+    visible,
+    visible_lines,
+)
 from deployer.model import Action, Outcome, Reason, Retained, Upload
 from deployer.site import page_url
 
-_T = TypeVar("_T")
-
 SUMMARY_BUDGET = 1_000_000  # bytes; GitHub's step summary limit is 1 MiB (1,048,576)
-FOLD_ROWS = 20  # lists longer than this are folded in <details>
-SUMMARY_ROWS = 1000  # at most this many rows per list in the summary
 TERMINAL_ROWS = 200  # at most this many rows per list in the terminal report
 
 # Byte budgets per section of the Markdown summary; their sum stays well under the limit.
@@ -168,15 +175,6 @@ def plural(count: int, word: str, many: str | None = None) -> str:
     return f"{count} {word if count == 1 else (many or word + 's')}"
 
 
-def _visible(text: str) -> str:
-    """Show control and invisible characters as escapes so a name cannot break a line."""
-    if text.isprintable():
-        return text
-    return "".join(
-        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
-    )
-
-
 # -- the one summary line ------------------------------------------------------------------
 
 
@@ -231,144 +229,6 @@ def summary_line(outcome: Outcome) -> str:
     return ", ".join(parts) + f" in {took}"
 
 
-# -- Markdown --------------------------------------------------------------------------------
-
-_CODE_SPAN_RE = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.DOTALL)
-
-
-def md_code(text: str, *, in_table: bool = False) -> str:
-    """`text` as a Markdown code span that survives backticks, `|` in tables, and `<`."""
-    text = _visible(text)
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * (longest + 1)
-    if (
-        text.startswith("`")
-        or text.endswith("`")
-        or (text.startswith(" ") and text.endswith(" ") and text.strip())
-    ):
-        text = f" {text} "
-    if in_table:
-        text = text.replace("|", "\\|")
-    return f"{fence}{text}{fence}"
-
-
-def _escape_html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def md_text(text: str, *, in_table: bool = False) -> str:
-    """Our own message text as Markdown: code spans kept, HTML outside them neutralised."""
-    text = _visible_lines(text)
-    out: list[str] = []
-    pos = 0
-    for match in _CODE_SPAN_RE.finditer(text):
-        out.append(_escape_html(text[pos : match.start()]))
-        out.append(match.group(0))
-        pos = match.end()
-    out.append(_escape_html(text[pos:]))
-    result = "".join(out)
-    return result.replace("|", "\\|") if in_table else result
-
-
-def _visible_lines(text: str) -> str:
-    return "\n".join(_visible(line) for line in text.splitlines())
-
-
-def _bounded(
-    items: Sequence[_T],
-    render: Callable[[_T], str],
-    *,
-    max_bytes: int,
-    more: Callable[[int], str],
-) -> list[str]:
-    """Render rows while within SUMMARY_ROWS and `max_bytes`; end with `... and N more`."""
-    kept: list[str] = []
-    used = 0
-    for item in items[:SUMMARY_ROWS]:
-        row = render(item)
-        size = len(row.encode("utf-8")) + 1
-        if used + size > max_bytes:
-            break
-        kept.append(row)
-        used += size
-    if len(kept) < len(items):
-        kept.append(more(len(items) - len(kept)))
-    return kept
-
-
-def _fold(summary: str, body: list[str], rows: int) -> list[str]:
-    if rows <= FOLD_ROWS:
-        return body
-    return ["<details>", f"<summary>{_escape_html(summary)}</summary>", "", *body, "", "</details>"]
-
-
-def _table(header: str, rows: list[str]) -> list[str]:
-    cols = header.count("|") - 1
-    align = "|" + " --- |" * cols
-    return [header, align, *rows]
-
-
-def _more_row(cols: int) -> Callable[[int], str]:
-    def more(n: int) -> str:
-        return "| _... and " + f"{n:,} more_ |" + " |" * (cols - 1)
-
-    return more
-
-
-def _more_item(n: int) -> str:
-    return f"- _... and {n:,} more_"
-
-
-_NUMBERED_RE = re.compile(r"^(\d+)\. ")
-
-
-def _error_body(message: str) -> list[str]:
-    """An error message (plain text, as printed in the log) as Markdown.
-
-    Messages are written for the terminal: paragraphs separated by blank lines, `1. `
-    numbered steps whose later paragraphs are indented 3 spaces, and YAML fixes
-    indented 4 spaces. Here a step becomes a list item with its paragraphs and YAML
-    blocks inside it (indented to the item's content), YAML becomes a fenced block, and
-    a paragraph of several lines (one problem per line) a bullet list.
-    """
-    if "\n" not in message.strip():
-        return [md_text(message.strip())]
-    # Runs of lines: a blank line ends a run, and so does a change between YAML (4+
-    # spaces) and text.
-    runs: list[list[str]] = []
-    for line in message.strip().splitlines():
-        code = line.startswith("    ")
-        if not line.strip():
-            runs.append([])
-        elif runs and runs[-1] and runs[-1][0].startswith("    ") == code:
-            runs[-1].append(line.rstrip())
-        else:
-            runs.append([line.rstrip()])
-    out: list[str] = []
-    in_step = False
-    for run in runs:
-        if not run:
-            continue
-        if run[0].startswith("    "):  # a YAML fix
-            pad = "   " if in_step else ""
-            fence = "````" if any("```" in line for line in run) else "```"
-            out += [pad + fence + "yaml", *(pad + line[4:] for line in run), pad + fence, ""]
-            continue
-        if in_step and run[0].startswith("   "):  # a later paragraph of the step
-            out += ["   " + md_text(" ".join(line.strip() for line in run)), ""]
-            continue
-        step = _NUMBERED_RE.match(run[0])
-        in_step = step is not None
-        if step is not None:
-            text = " ".join(line.strip() for line in run)[step.end() :]
-            out += [f"{step.group(1)}. {md_text(text)}", ""]
-        elif len(run) > 1:
-            out += [*(f"- {md_text(line.strip())}" for line in run), ""]
-        else:
-            out += [md_text(run[0].strip()), ""]
-    return out[:-1] if out and not out[-1] else out
-
-
 def summary_markdown(
     outcome: Outcome, *, bucket: str, prefix: str, error: DeployError | None
 ) -> str:
@@ -391,28 +251,28 @@ def summary_markdown(
     line = summary_line(outcome) if planned else "Nothing was written."
     md: list[str] = [title, "", md_text(line), ""]
     if outcome.site_url:
-        md += [f"Site: [{_escape_html(outcome.site_url)}](<{outcome.site_url}>)", ""]
+        md += [f"Site: [{escape_html(outcome.site_url)}](<{outcome.site_url}>)", ""]
 
     if error is not None:
         md += [f"### {md_text(error.title)}", ""]
         message = error.message
         if len(message.encode("utf-8")) > _ERROR_BYTES:
             message = message.encode("utf-8")[:_ERROR_BYTES].decode("utf-8", "ignore") + " ..."
-        md += _error_body(message)
+        md += error_body(message)
         md.append("")
     if outcome.failed:
         failures = sorted(outcome.failed)
-        body = _table(
+        body = table(
             "| File | Why it failed |",
-            _bounded(
+            bounded(
                 failures,
                 lambda f: f"| {md_code(f[0], in_table=True)} | {md_text(f[1], in_table=True)} |",
                 max_bytes=_FAILED_BYTES,
-                more=_more_row(2),
+                more=more_row(2),
             ),
         )
         md += [f"#### Failed files ({len(failures):,})", ""]
-        md += _fold(f"{len(failures):,} failed files", body, len(failures))
+        md += fold(f"{len(failures):,} failed files", body, len(failures))
         md.append("")
 
     if outcome.plan is not None:  # nothing to count when it failed before planning
@@ -428,11 +288,11 @@ def summary_markdown(
             md += _invalidation(outcome, st)
     if outcome.warnings:
         md += [f"### ⚠️ Warnings ({len(outcome.warnings):,})", ""]
-        md += _bounded(
+        md += bounded(
             outcome.warnings,
             lambda w: f"- {md_text(w)}",
             max_bytes=_WARNINGS_BYTES,
-            more=_more_item,
+            more=more_item,
         )
         md.append("")
 
@@ -483,7 +343,7 @@ def _counts_table(outcome: Outcome, st: _Stats, *, failed: bool) -> list[str]:
     exact = f" ({st.bytes_sent:,} B)" if st.bytes_sent >= 1000 else ""
     rows.append(f"| {sent} | {format_bytes(st.bytes_sent)}{exact} |")
     rows.append(f"| Duration | {format_duration(outcome.duration_s)} |")
-    return _table("| Result | Value |", rows)
+    return table("| Result | Value |", rows)
 
 
 def _changes(outcome: Outcome, st: _Stats) -> list[str]:
@@ -499,13 +359,13 @@ def _changes(outcome: Outcome, st: _Stats) -> list[str]:
         size = "headers only" if u.action is Action.COPY else format_bytes(u.file.size)
         return f"| {_linked(outcome, u.file.key, in_table=True)} | {u.reason.value} | {size} |"
 
-    body = _table(
+    body = table(
         "| File | Reason | Size |",
-        _bounded(uploads, row, max_bytes=_CHANGED_BYTES, more=_more_row(3)),
+        bounded(uploads, row, max_bytes=_CHANGED_BYTES, more=more_row(3)),
     )
     head = "Files that would change" if outcome.dry_run else "Changed files"
     md = [f"### {head} ({len(uploads):,})", ""]
-    md += _fold(f"{len(uploads):,} files", body, len(uploads))
+    md += fold(f"{len(uploads):,} files", body, len(uploads))
     return [*md, ""]
 
 
@@ -526,10 +386,10 @@ def _deletions(outcome: Outcome, st: _Stats, *, dry: bool) -> list[str]:
         why = " (kept for its grace period, now over)" if key in pruned else ""
         return f"- {_linked(outcome, key)}{why}"
 
-    body = _bounded(keys, item, max_bytes=_DELETED_BYTES, more=_more_item)
+    body = bounded(keys, item, max_bytes=_DELETED_BYTES, more=more_item)
     head = "Objects to delete" if dry else "Deleted objects"
     md = [f"### {head} ({len(keys):,})", ""]
-    md += _fold(f"{len(keys):,} objects", body, len(keys))
+    md += fold(f"{len(keys):,} objects", body, len(keys))
     return [*md, ""]
 
 
@@ -569,9 +429,9 @@ def _not_done(outcome: Outcome, error: DeployError | None) -> list[str]:
 
 
 def _listed(head: str, why: str, keys: Sequence[str], noun: str) -> list[str]:
-    body = _bounded(keys, lambda k: f"- {md_code(k)}", max_bytes=_DELETED_BYTES, more=_more_item)
+    body = bounded(keys, lambda k: f"- {md_code(k)}", max_bytes=_DELETED_BYTES, more=more_item)
     md = [f"### {head} ({len(keys):,})", "", md_text(why), ""]
-    md += _fold(f"{len(keys):,} {noun}", body, len(keys))
+    md += fold(f"{len(keys):,} {noun}", body, len(keys))
     return [*md, ""]
 
 
@@ -619,11 +479,11 @@ def _retained(outcome: Outcome) -> list[str]:
             f"| {format_time(r.expires_at)} |"
         )
 
-    body = _table(
+    body = table(
         "| File | Left the source | Kept until |",
-        _bounded(retained, row, max_bytes=_RETAINED_BYTES, more=_more_row(3)),
+        bounded(retained, row, max_bytes=_RETAINED_BYTES, more=more_row(3)),
     )
-    md += _fold(f"{len(retained):,} kept assets", body, len(retained))
+    md += fold(f"{len(retained):,} kept assets", body, len(retained))
     return [*md, ""]
 
 
@@ -636,7 +496,7 @@ def _invalidation(outcome: Outcome, st: _Stats) -> list[str]:
             f"| {md_text(inv.status, in_table=True)} | {len(inv.paths):,} |"
             for inv in outcome.invalidations
         ]
-        md += _table("| Distribution | Invalidation | Status | Paths |", rows)
+        md += table("| Distribution | Invalidation | Status | Paths |", rows)
         md += ["", f"Invalidated {plural(len(st.paths), 'path')}:", ""]
     elif st.paths and outcome.dry_run:
         md += [f"Would invalidate {plural(len(st.paths), 'path')}:", ""]
@@ -645,8 +505,8 @@ def _invalidation(outcome: Outcome, st: _Stats) -> list[str]:
     if not st.paths:
         md += [md_text(_nothing_invalidated(outcome, st)), ""]
         return md
-    body = _bounded(st.paths, lambda p: f"- {md_code(p)}", max_bytes=_PATHS_BYTES, more=_more_item)
-    md += _fold(f"{len(st.paths):,} paths", body, len(st.paths))
+    body = bounded(st.paths, lambda p: f"- {md_code(p)}", max_bytes=_PATHS_BYTES, more=more_item)
+    md += fold(f"{len(st.paths):,} paths", body, len(st.paths))
     return [*md, ""]
 
 
@@ -669,17 +529,17 @@ def sections(outcome: Outcome, *, limit: int = TERMINAL_ROWS) -> list[tuple[str,
         for u in sorted(st.uploads, key=lambda u: u.file.key):
             size = "headers only" if u.action is Action.COPY else format_bytes(u.file.size)
             mark = "~" if u.action is Action.COPY else "+"
-            rows.append(f"{mark} {_visible(u.file.key)} ({u.reason.value}, {size})")
+            rows.append(f"{mark} {visible(u.file.key)} ({u.reason.value}, {size})")
         out.append(
             (f"{'Would upload' if dry else 'Uploaded'} {plural(len(rows), 'file')}", cap(rows))
         )
     if outcome.failed:
-        rows = [f"! {_visible(key)}: {_visible(why)}" for key, why in sorted(outcome.failed)]
+        rows = [f"! {visible(key)}: {visible(why)}" for key, why in sorted(outcome.failed)]
         out.append((f"Failed {plural(len(rows), 'file')}", cap(rows)))
     if st.deleted:
         pruned = set(pruned_keys(outcome))
         rows = [
-            f"- {_visible(key)}" + (" (grace period over)" if key in pruned else "")
+            f"- {visible(key)}" + (" (grace period over)" if key in pruned else "")
             for key in sorted(st.deleted)
         ]
         out.append(
@@ -687,7 +547,7 @@ def sections(outcome: Outcome, *, limit: int = TERMINAL_ROWS) -> list[tuple[str,
         )
     if retained := (outcome.plan.retained if outcome.plan else ()):
         rows = [
-            f"= {_visible(r.key)} (left {format_time(r.removed_at)}, "
+            f"= {visible(r.key)} (left {format_time(r.removed_at)}, "
             f"kept until {format_time(r.expires_at)})"
             for r in retained
         ]
@@ -700,7 +560,7 @@ def sections(outcome: Outcome, *, limit: int = TERMINAL_ROWS) -> list[tuple[str,
                 f"{inv.distribution_id}: {inv.invalidation_id} ({inv.status})"
                 for inv in outcome.invalidations
             ]
-        rows += cap([f"  {_visible(p)}" for p in st.paths])
+        rows += cap([f"  {visible(p)}" for p in st.paths])
         verb = (
             "Would invalidate"
             if dry
@@ -708,7 +568,7 @@ def sections(outcome: Outcome, *, limit: int = TERMINAL_ROWS) -> list[tuple[str,
         )
         out.append((f"{verb} {plural(len(st.paths), 'path')}", rows))
     if outcome.warnings:
-        rows = [_visible_lines(w) for w in outcome.warnings]
+        rows = [visible_lines(w) for w in outcome.warnings]
         out.append((plural(len(rows), "warning"), cap(rows)))
     return out
 

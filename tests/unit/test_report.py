@@ -11,6 +11,7 @@ from markdown_it import MarkdownIt
 
 from deployer.errors import ConfigError, DeployError, InputProblem, RemoteError, TransferError
 from deployer.interface import OUTPUTS
+from deployer.markdown import md_code
 from deployer.model import (
     Headers,
     InvalidationResult,
@@ -25,7 +26,6 @@ from deployer.report import (
     changed_keys,
     format_bytes,
     format_duration,
-    md_code,
     outputs,
     sections,
     summary_line,
