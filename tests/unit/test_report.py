@@ -11,7 +11,6 @@ from markdown_it import MarkdownIt
 
 from deployer.errors import ConfigError, DeployError, InputProblem, RemoteError, TransferError
 from deployer.interface import OUTPUTS
-from deployer.markdown import md_code
 from deployer.model import (
     Headers,
     InvalidationResult,
@@ -389,14 +388,6 @@ HOSTILE_KEYS = [
     "docs/안내 문서.txt",
     "&amp;.txt",
 ]
-
-
-def test_md_code_survives_backticks() -> None:
-    """Backtick runs get a longer fence; a leading backtick gets padding."""
-    assert md_code("x`y``z") == "```x`y``z```"
-    assert md_code("`a") == "`` `a ``"
-    assert md_code("a|b", in_table=True) == "`a\\|b`"
-    assert md_code("a\nb") == "`a\\nb`"
 
 
 def test_hostile_keys_render_as_themselves() -> None:
