@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deployer import deploy
+from deployer import progress as progress_lines
 from deployer.errors import DeployError, MaxDeleteExceeded, TransferError
 from deployer.model import Outcome
 from deployer.report import summary_markdown
@@ -148,8 +148,8 @@ class _Lines:
 def test_progress_does_not_repeat_itself_while_requests_wait() -> None:
     """Two minutes of retries print a few lines that say what is going on, not ~60 copies."""
     clock, log, retries = _Clock(), _Lines(), Retries()
-    progress = deploy._Progress(
-        log,  # type: ignore[arg-type]
+    progress = progress_lines.Progress(
+        log,
         "Uploading assets",
         10,
         clock,
@@ -179,8 +179,8 @@ def test_progress_says_when_the_window_backs_off() -> None:
     """Throttled: the line says the requests in flight were cut, with the retries' reason."""
     clock, log, retries = _Clock(), _Lines(), Retries()
     window = [32]
-    progress = deploy._Progress(
-        log,  # type: ignore[arg-type]
+    progress = progress_lines.Progress(
+        log,
         "Uploading assets",
         100,
         clock,
