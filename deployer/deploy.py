@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 from deployer import concurrency, invalidation, listing, local, plan, record, retention
 from deployer.concurrency import Change, Window
-from deployer.errors import DeployError, MaxDeleteExceeded, RemoteError, TransferError
+from deployer.errors import DeployError, MaxDeleteExceeded, RemoteError, TransferError, some
 from deployer.globs import matches_any
 from deployer.model import (
     Action,
@@ -511,9 +511,10 @@ class _Deployment:
                 self.upload_phase(pool, "HTML and entry files", the_plan.entries)
             elif the_plan.entries:
                 count = len(the_plan.entries)
+                held = some(f"`{u.file.key}`" for u in the_plan.entries)
                 self.warn(
                     f"{plural(count, 'HTML or entry file was', 'HTML and entry files were')}"
-                    f" not uploaded ({_some_keys(u.file.key for u in the_plan.entries)}) "
+                    f" not uploaded ({held}) "
                     "because some assets failed: the live pages keep referring to "
                     "assets that exist.",
                     "Entry files held back",
@@ -769,10 +770,9 @@ class _Deployment:
             return error
         if not failures:
             return None
-        shown = ", ".join(f"`{key}` ({why})" for key, why in failures[:10])
-        more = f" and {len(failures) - 10} more" if len(failures) > 10 else ""
+        shown = some(f"`{key}` ({why})" for key, why in failures)
         return RemoteError(
-            f"{plural(len(failures), 'object')} could not be deleted: {shown}{more}. Every upload "
+            f"{plural(len(failures), 'object')} could not be deleted: {shown}. Every upload "
             "landed and the other deletions were done. Check the IAM policy allows "
             "`s3:DeleteObject` on these keys and re-run the workflow.",
             title="Some deletions failed",
@@ -870,13 +870,6 @@ class _Deployment:
                 )
             else:
                 self.log.info(f"Invalidation `{result.invalidation_id}` completed")
-
-
-def _some_keys(keys: Iterable[str], shown: int = 10) -> str:
-    """`a`, `b` and 3 more: a few keys for a one-line message."""
-    listed = list(keys)
-    text = ", ".join(f"`{key}`" for key in listed[:shown])
-    return text + (f" and {len(listed) - shown} more" if len(listed) > shown else "")
 
 
 def _display_source(settings: Settings) -> str:

@@ -91,15 +91,21 @@ class TransferError(DeployError):
 
     def __init__(self, failures: Sequence[tuple[str, str]]) -> None:
         self.failures = tuple(failures)
-        shown = ", ".join(f"`{key}` ({why})" for key, why in self.failures[:10])
-        more = f" and {len(self.failures) - 10} more" if len(self.failures) > 10 else ""
+        shown = some(f"`{key}` ({why})" for key, why in self.failures)
         count = len(self.failures)
         files = "1 file" if count == 1 else f"{count} files"
         super().__init__(
-            f"{files} could not be written: {shown}{more}. Nothing was deleted. "
+            f"{files} could not be written: {shown}. Nothing was deleted. "
             + " ".join(transfer_advice(why for _, why in self.failures))
             + " Files that landed are not uploaded again."
         )
+
+
+def some(items: Iterable[str], shown: int = 10) -> str:
+    """The first `shown` items for a one-line message: "a, b and 3 more"."""
+    listed = list(items)
+    text = ", ".join(listed[:shown])
+    return text + (f" and {len(listed) - shown} more" if len(listed) > shown else "")
 
 
 def transfer_advice(reasons: Iterable[str]) -> list[str]:
