@@ -625,11 +625,10 @@ class _Deployment:
     def site_from(self, found: Mapping[str, Distribution]) -> dict[str, str | None]:
         """The first distribution's address goes to the report; each one's origin prefix
         is returned for its invalidation paths."""
-        for info in found.values():
-            if info.site_url:
-                self.outcome.site_url = info.site_url
-                self.outcome.site_prefix = info.origin_prefix or ""
-            break
+        first = next(iter(found.values()), None)
+        if first is not None and first.site_url:
+            self.outcome.site_url = first.site_url
+            self.outcome.site_prefix = first.origin_prefix or ""
         return {dist: info.origin_prefix for dist, info in found.items()}
 
     def known_record(
