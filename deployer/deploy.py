@@ -79,6 +79,10 @@ class Store(Protocol):
         """Objects under `prefix` with `after` < key <= `until` (no bound: "" / None)."""
         ...
 
+    def first_page(self, prefix: str) -> tuple[list[RemoteObject], bool]:
+        """The first page of objects under `prefix`, and whether it is all of them."""
+        ...
+
     def prepare(self) -> None:
         """Open one connection ahead of need (TCP and TLS handshakes); never raises."""
         ...
@@ -143,6 +147,9 @@ class DryRunStore:
         self, prefix: str, after: str = "", until: str | None = None
     ) -> list[RemoteObject]:
         return self.inner.list_objects(prefix, after, until)
+
+    def first_page(self, prefix: str) -> tuple[list[RemoteObject], bool]:
+        return self.inner.first_page(prefix)
 
     def prepare(self) -> None:
         self.inner.prepare()
@@ -429,19 +436,23 @@ class _Deployment:
             thread_name_prefix="deploy",
         ) as pool:
             # 1-2. Scan (hashing, local CPU and disk) while the bucket is listed
-            # (network): neither waits for the other. Connections open (TCP, TLS) while
-            # the folder is walked; the listing starts, in ranges cut at the local keys
-            # (`listing.py`), as soon as the walk has found them.
+            # (network): neither waits for the other. The first page of the listing is
+            # the first request; connections open (TCP, TLS) while the folder is walked;
+            # the rest of the listing, in ranges cut at the local keys (`listing.py`),
+            # starts as soon as the walk has found them.
+            listed = listing.Listing(
+                partial(store.list_objects, prefix),
+                pool.submit(store.first_page, prefix),
+                pool.submit,
+            )
             for _ in range(self.window.limit):
                 pool.submit(store.prepare)
             looked_up = pool.submit(self.lookup_origins)
-            listed: list[listing.Listing] = []
 
             def walked(keys: list[str]) -> None:
                 if settings.record_key not in keys:
                     bisect.insort(keys, settings.record_key)
-                list_range = partial(store.list_objects, prefix)
-                listed.append(listing.Listing(list_range, keys, pool.submit))
+                listed.start(keys)
 
             try:
                 scan = local.scan(
@@ -454,8 +465,7 @@ class _Deployment:
                 )
             except BaseException:
                 looked_up.cancel()
-                for pending in listed:
-                    pending.cancel()
+                listed.cancel()
                 raise
             for text in scan.warnings:
                 self.warn(text, "Skipped file")
@@ -467,7 +477,7 @@ class _Deployment:
             )
             # Drained from the list as it is indexed (with the scan's strings shared), so the
             # listing is not held twice at once.
-            remote = plan.index_listing(_drain(listed[0].result()), scan.files)
+            remote = plan.index_listing(_drain(listed.result()), scan.files)
             log.info(
                 f"Listed {plural(len(remote), 'object')} under s3://{settings.bucket}/{prefix}"
             )

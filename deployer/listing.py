@@ -8,6 +8,13 @@ keys. So the key space is cut at every 1,000th local key and each range is liste
 the same time, from `StartAfter` its lower bound up to its upper bound: one round trip
 when the bucket holds what the folder holds.
 
+The first page (from the top, no bound) is asked before all that, as the deploy's first
+request, while the folder is still being walked: it waits for nothing, and when it is the
+whole listing (a first deploy, a bucket of fewer than 1,000 keys) it is the only LIST. When
+it is not, the ranges cover what lies past its last key (the ranges of a walk that ended
+before the page came back are listed at once, all but the first, whose keys the page
+begins; what the page did not reach of it is listed after).
+
 Keys that exist only in the bucket fall into whichever range covers them, and a range
 with more than a page of them reads on (with continuation tokens) until it passes its
 upper bound: the union of the ranges is the whole listing, every key once. That needs
@@ -46,6 +53,8 @@ def check_order(previous: str, keys: Sequence[str]) -> str:
 
 Range = tuple[str, str | None]  # keys k with after < k <= until ("" and None: no bound)
 ListRange = Callable[[str, str | None], list[RemoteObject]]
+FirstPage = tuple[list[RemoteObject], bool]  # the first page, and whether it is all there is
+Submit = Callable[[Callable[[], list[RemoteObject]]], Future[list[RemoteObject]]]
 
 
 def ranges(keys: Sequence[str], *, page: int = PAGE, most: int = MOST_RANGES) -> list[Range]:
@@ -70,20 +79,38 @@ def in_order(parts: Sequence[list[RemoteObject]], split: Sequence[Range]) -> boo
 
 
 class Listing:
-    """Every range of a split listed at once (through `submit`, e.g. a pool's)."""
+    """The bucket's first page, asked at once; then the ranges past it, listed together.
+
+    `first` is the first ListObjectsV2 page, asked before the folder is walked (the first
+    request waits for nothing): when it is the whole listing (a new or small bucket),
+    nothing more is asked. `start(keys)` (the walk's keys) lists the rest in ranges: when
+    the first page is back, the ranges past its last key; when it is not (the walk was
+    faster than a round trip), every range but the first, and the first page's own range
+    is finished, if it needs to be, in `result()`."""
 
     def __init__(
         self,
         list_range: ListRange,
-        keys: Sequence[str],
-        submit: Callable[[Callable[[], list[RemoteObject]]], Future[list[RemoteObject]]],
+        first: Future[FirstPage],
+        submit: Submit,
         *,
         page: int = PAGE,
         most: int = MOST_RANGES,
     ) -> None:
-        self.list_range = list_range
-        self.split = ranges(keys, page=page, most=most)
-        self.futures = [submit(partial(list_range, after, until)) for after, until in self.split]
+        self.list_range, self.first, self.submit = list_range, first, submit
+        self.page, self.most = page, most
+        self.tasks: list[Range] = []
+        self.futures: list[Future[list[RemoteObject]]] = []
+
+    def start(self, keys: Sequence[str]) -> None:
+        """List the ranges that the first page may not cover, cut at `keys` (sorted)."""
+        split = ranges(keys, page=self.page, most=self.most)
+        if not self.first.done() or self.first.exception() is not None:
+            self.tasks = split[1:]
+        else:
+            objects, complete = self.first.result()
+            self.tasks = [] if complete else past(split, objects[-1].key if objects else "")
+        self.futures = [self.submit(partial(self.list_range, *task)) for task in self.tasks]
 
     def result(self) -> list[RemoteObject]:
         """The whole listing, in key order (waits for every range). Asked once: the
@@ -91,17 +118,55 @@ class Listing:
         20,000 objects held twice are ~4.6 MB)."""
         futures, self.futures = self.futures, []
         try:
-            parts = [future.result() for future in futures]
+            objects, complete = self.first.result()
+            if complete:
+                return objects
+            last = check_order("", [obj.key for obj in objects])
+            tasks, parts = list(self.tasks), [future.result() for future in futures]
+            begins = tasks[0][0] if tasks else None
+            if begins is None or last < begins:  # between the first page and the ranges
+                tasks.insert(0, (last, begins))
+                parts.insert(0, self.list_range(last, begins))
+            merged = _merged(objects, last, parts, tasks)
         except OutOfOrder:
-            return self.list_range("", None)
+            merged = None
         finally:
             for future in futures:
                 future.cancel()
             del futures
-        if len(parts) > 1 and not in_order(parts, self.split):
-            return self.list_range("", None)
-        return [obj for part in parts for obj in part]
+        return self.list_range("", None) if merged is None else merged
 
     def cancel(self) -> None:
+        self.first.cancel()
         for future in self.futures:
             future.cancel()
+
+
+def past(split: Sequence[Range], last: str) -> list[Range]:
+    """The ranges of `split` cut to the keys after `last` (those the first page did not
+    reach)."""
+    return [(max(after, last), until) for after, until in split if until is None or until > last]
+
+
+def _merged(
+    first: list[RemoteObject],
+    last: str,
+    parts: Sequence[list[RemoteObject]],
+    split: Sequence[Range],
+) -> list[RemoteObject] | None:
+    """The first page, then the ranges' keys after it; None (list the plain way) when a
+    range is out of order, or holds a key at or before `last` that the first page did
+    not: the server's order is not byte order."""
+    if not in_order(parts, split):
+        return None
+    merged = list(first)
+    known: set[str] | None = None
+    for part in parts:
+        for obj in part:
+            if obj.key > last:
+                merged.append(obj)
+                continue
+            known = known if known is not None else {o.key for o in first}
+            if obj.key not in known:
+                return None
+    return merged

@@ -86,6 +86,7 @@ COPY_LIMIT = 5 * 1024**3  # CopyObject's largest source; above it, send the byte
 META_MD5 = "md5"
 # S3's answers to a request signed at a time too far from its own (403 or 400).
 CLOCK_CODES = frozenset({"RequestTimeTooSkewed", "RequestExpired"})
+_Row = tuple[str, int, str | None]  # one listed object: key, size, ETag as sent
 RECORD_CONTENT_TYPE = "application/json"
 RECORD_CACHE_CONTROL = "no-store"
 
@@ -296,19 +297,37 @@ class S3Store:
         objects: list[RemoteObject] = []
         ranged = bool(after) or until is not None
         last = after
+        with self._errors("ListObjectsV2", prefix + "*"):
+            for rows, _ in self._pages(prefix, after):
+                if ranged:
+                    last = check_order(last, [key for key, _, _ in rows])
+                for key, size, etag in rows:
+                    if until is not None and key > until:
+                        return objects
+                    objects.append(RemoteObject(key=key, size=size, etag=normalize_etag(etag)))
+                if _reached(objects, until):
+                    return objects  # no page more: its keys would all be past `until`
+        return objects
+
+    def first_page(self, prefix: str) -> tuple[list[RemoteObject], bool]:
+        """The first ListObjectsV2 page under `prefix`, and whether it is the whole listing."""
+        with self._errors("ListObjectsV2", prefix + "*"):
+            for rows, more in self._pages(prefix, ""):
+                objects = [
+                    RemoteObject(key, size, normalize_etag(etag)) for key, size, etag in rows
+                ]
+                return objects, not more
+        return [], True
+
+    def _pages(self, prefix: str, after: str) -> Iterator[tuple[Sequence[_Row], bool]]:
+        """ListObjectsV2 pages from `StartAfter` `after`, on the wire or through botocore:
+        (key, size, ETag as sent) per object, and whether more pages follow. A page is
+        asked only when the one before has been used."""
         wire = self._fast_path()
         if wire is not None:
-            with self._errors("ListObjectsV2", prefix + "*"):
-                for page in wire.list_objects(prefix, self.page_size, start_after=after):
-                    if ranged:
-                        last = check_order(last, [key for key, _, _ in page.objects])
-                    for key, size, etag in page.objects:
-                        if until is not None and key > until:
-                            return objects
-                        objects.append(RemoteObject(key=key, size=size, etag=normalize_etag(etag)))
-                    if _reached(objects, until):
-                        return objects  # no page more: its keys would all be past `until`
-            return objects
+            for page in wire.list_objects(prefix, self.page_size, start_after=after):
+                yield page.objects, page.next_token is not None
+            return
         paginator = self.client.get_paginator("list_objects_v2")
         kwargs: dict[str, Any] = {
             "Bucket": self.bucket,
@@ -318,27 +337,13 @@ class S3Store:
             kwargs["Prefix"] = prefix
         if after:
             kwargs["StartAfter"] = after
-        with self._errors("ListObjectsV2", prefix + "*"):
-            for answer in paginator.paginate(**kwargs):
-                contents = answer.get("Contents", []) or []
-                if ranged:
-                    last = check_order(last, [item.get("Key") or "" for item in contents])
-                for item in contents:
-                    name = item.get("Key")
-                    if name is None:
-                        continue
-                    if until is not None and name > until:
-                        return objects
-                    objects.append(
-                        RemoteObject(
-                            key=name,
-                            size=int(item.get("Size", 0) or 0),
-                            etag=normalize_etag(item.get("ETag")),
-                        )
-                    )
-                if _reached(objects, until):
-                    return objects
-        return objects
+        for answer in paginator.paginate(**kwargs):
+            rows = [
+                (str(item["Key"]), int(item.get("Size", 0) or 0), item.get("ETag"))
+                for item in answer.get("Contents", []) or []
+                if item.get("Key") is not None
+            ]
+            yield rows, bool(answer.get("IsTruncated"))
 
     def prepare(self) -> None:
         """Open one connection of the wire ahead of need (TCP and TLS handshakes done

@@ -41,10 +41,11 @@ def test_ranges_list_the_bucket_once(server: Server, tmp_path: Path, wire: bool)
     with ThreadPoolExecutor(4) as pool:
         pending = listing.Listing(
             lambda after, until: store.list_objects("app/", after, until),
-            local,
+            pool.submit(store.first_page, "app/"),
             pool.submit,
             page=3,
         )
+        pending.start(local)
         got = [o.key for o in pending.result()]
     # Every key once; SeaweedFS's own order (folders first) came back through the plain
     # listing, rclone's is byte order.

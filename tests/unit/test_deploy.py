@@ -13,6 +13,7 @@ import pytest
 from deployer import deploy, record
 from deployer.deploy import CDN, Store
 from deployer.errors import DeployError, MaxDeleteExceeded, RemoteError, TransferError
+from deployer.listing import PAGE
 from deployer.model import (
     Distribution,
     Headers,
@@ -149,6 +150,10 @@ class FakeStore:
             for key, state in sorted(self.objects.items())
             if key.startswith(prefix) and key > after and (until is None or key <= until)
         ]
+
+    def first_page(self, prefix: str) -> tuple[list[RemoteObject], bool]:
+        listed = self.list_objects(prefix)  # a "list" event: one request
+        return listed[:PAGE], len(listed) <= PAGE
 
     def prepare(self) -> None:
         with self.lock:
