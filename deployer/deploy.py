@@ -83,8 +83,9 @@ class Store(Protocol):
         """The first page of objects under `prefix`, and whether it is all of them."""
         ...
 
-    def prepare(self) -> None:
-        """Open one connection ahead of need (TCP and TLS handshakes); never raises."""
+    def prepare(self) -> float | None:
+        """Open one connection ahead of need (TCP and TLS handshakes): the seconds that
+        took, or None (not opened, or nothing to open ahead); never raises."""
         ...
 
     def head(self, key: str) -> ObjectState | None:
@@ -151,8 +152,8 @@ class DryRunStore:
     def first_page(self, prefix: str) -> tuple[list[RemoteObject], bool]:
         return self.inner.first_page(prefix)
 
-    def prepare(self) -> None:
-        self.inner.prepare()
+    def prepare(self) -> float | None:
+        return self.inner.prepare()
 
     def head(self, key: str) -> ObjectState | None:
         return self.inner.head(key)
@@ -446,7 +447,7 @@ class _Deployment:
                 pool.submit,
             )
             for _ in range(self.window.limit):
-                pool.submit(store.prepare)
+                pool.submit(self.prepare, pool)
             looked_up = pool.submit(self.lookup_origins)
 
             def walked(keys: list[str]) -> None:
@@ -611,6 +612,16 @@ class _Deployment:
                 "`invalidation: all` to be sure every header change is served.",
                 "Deploy record not written",
             )
+
+    def prepare(self, pool: ThreadPoolExecutor) -> None:
+        """Open a connection ahead of need. The time it took is the link's round trip
+        (two or three with TLS): on a slow link the window starts wider
+        (`concurrency.py`), and the connections that needs open too, while the folder
+        is hashed."""
+        took = self.store.prepare()
+        if took is not None:
+            for _ in range(self.window.seed(took)):
+                pool.submit(self.store.prepare)
 
     def moved(self, change: Change) -> None:
         """The window's limit changed: say so at debug level (`RUNNER_DEBUG=1`, `--debug`)."""

@@ -345,12 +345,12 @@ class S3Store:
             ]
             yield rows, bool(answer.get("IsTruncated"))
 
-    def prepare(self) -> None:
+    def prepare(self) -> float | None:
         """Open one connection of the wire ahead of need (TCP and TLS handshakes done
-        while the folder is hashed); botocore's connections open when first used."""
+        while the folder is hashed); the seconds that took, None when it did not open.
+        botocore's connections open when first used (None)."""
         wire = self._fast_path()
-        if wire is not None:
-            wire.prepare()
+        return wire.prepare() if wire is not None else None
 
     def head(self, key: str) -> ObjectState | None:
         """ETag, our `md5` metadata and the headers of one object; None when it is gone."""

@@ -696,16 +696,20 @@ class Wire:
             self.sleep(backoff_s(attempt))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def prepare(self) -> None:
+    def prepare(self) -> float | None:
         """Open one connection (TCP and TLS handshakes) and keep it idle for the next
-        request; a failure here is left for that request to meet and report."""
+        request; returns the seconds that took (a round trip, two or three with TLS),
+        None when it failed: a failure here is left for that request to meet and report."""
         conn = self._new_connection(self.target)
+        started = time.monotonic()
         try:
             conn.connect()
         except (OSError, http.client.HTTPException):
             conn.close()
-            return
+            return None
+        took = time.monotonic() - started
         self._release(conn)
+        return took
 
     def _move_to(self, region: str) -> bool:
         """Send this and every later request to the bucket in `region`; False when its

@@ -87,6 +87,7 @@ class FakeStore:
         self.writes = 0
         self.heads: list[str] = []
         self.prepared = 0
+        self.connect_s: float | None = None  # what `prepare` says opening took
         self.lock = threading.Lock()
 
     # helpers for tests
@@ -155,9 +156,10 @@ class FakeStore:
         listed = self.list_objects(prefix)  # a "list" event: one request
         return listed[:PAGE], len(listed) <= PAGE
 
-    def prepare(self) -> None:
+    def prepare(self) -> float | None:
         with self.lock:
             self.prepared += 1  # a connection opened ahead: not a request
+        return self.connect_s
 
     def head(self, key: str) -> ObjectState | None:
         self.events.add("head", key)

@@ -80,6 +80,35 @@ def test_auto_backs_off_on_slowdown_and_logs_it(tmp_path: Path) -> None:
     assert any(line.startswith("Requests in flight: at most") for line in world.log.debugs)
 
 
+class FarStore(SlowStore):
+    """Connections take `connect_s` to open (a far bucket); counts those opened ahead."""
+
+    def __init__(self, events: Events, connect_s: float) -> None:
+        super().__init__(events, 0.01, set())
+        self.connect_s = connect_s
+
+
+def test_a_far_bucket_starts_with_a_wider_window(tmp_path: Path) -> None:
+    """Connections that open in 180 ms: the window starts at 128 (said at debug level),
+    the connections for it are opened ahead, and up to 120 PUTs run at once."""
+    store = FarStore(Events(), 0.18)
+    world = world_with(tmp_path, store)
+    outcome = world.deploy()
+    assert len(outcome.uploaded) == len(FILES) + 5
+    assert "Requests in flight: 16 -> 128 (link)" in world.log.debugs
+    assert store.prepared == 128
+    assert store.most > concurrency.INITIAL
+
+
+def test_a_near_bucket_keeps_the_first_window(tmp_path: Path) -> None:
+    """Connections that open in a millisecond: 16, and 16 connections opened ahead."""
+    store = FarStore(Events(), 0.001)
+    world = world_with(tmp_path, store)
+    world.deploy()
+    assert not any("(link)" in line for line in world.log.debugs)
+    assert store.prepared == concurrency.INITIAL
+
+
 def test_delete_batches_go_at_once(tmp_path: Path) -> None:
     """2,500 deletions are 3 batches of at most 1,000, sent at the same time."""
     world = World(tmp_path)
