@@ -8,13 +8,12 @@ the window of the calling thread that it is about to retry.
 
 The rule, for `auto`:
 - start at `INITIAL` in flight (the loopback optimum, measured: see BENCHMARKS.md), or
-  more on a slow link: the first connection the deploy opens (ahead of need, while the
-  folder is hashed) is timed, one round trip for TCP, two or three with TLS, and `seed`
-  widens the first window to what would carry `SEED_RATE` requests a second over that
-  time (at most `SEED_MOST`): at 180 ms a round trip, doubling from 16 to 128 costs four
-  round trips, each paying new connections' handshakes, which is most of a 1,000-file
-  deploy (a request's own time is no measure: on loopback the first one took 80 ms,
-  Python's set-up and the walk holding the GIL);
+  more on a slow link: the deploy's first request (the first listing page, asked while
+  the folder is walked) is timed on the wire, its connection's opening included (about
+  two round trips, three or four with TLS), and `seed` widens the first window to what
+  would carry `SEED_RATE` requests a second over that time: at 180 ms a round trip,
+  doubling from 16 to 128 costs four round trips, each paying new connections'
+  handshakes, which is most of a 1,000-file deploy;
 - an epoch is the first `SAMPLES` requests started under the current limit to finish
   (about one round trip); its throughput is Little's law, the most requests in flight over
   their median latency: new connections' handshakes and the odd slow request do not
@@ -43,13 +42,14 @@ CAP = 256
 INITIAL = 16
 SAMPLES = 16  # finished requests of one epoch before it is judged (about one round trip)
 GAIN = 1.2  # a doubling must raise throughput by at least this factor to keep growing
-# The first window is sized for this many requests a second over the time the first
-# connection took to open: loopback SeaweedFS carried 550-800 PUTs a second with 16 in
-# flight, so a link whose connections open within 40 ms keeps 16; at 80 ms a round trip
-# it is 64, and 128 at 160 ms (or 80 ms with TLS). S3 takes 3,500 writes a second per
-# prefix, so no first window here can throttle it.
-SEED_RATE = 800.0
-SEED_MOST = 128  # the rest (up to `cap`) must be earned by measured throughput
+# The first window is sized for this many requests a second over the first request's
+# time on the wire (about two round trips): 800 a second over one round trip, what
+# loopback SeaweedFS carried with 16 in flight. Loopback answers in 2-30 ms and keeps 16;
+# it is 32 from 80 ms (a 40 ms round trip), 64 at 80 ms round trips, 128 at 160 ms, and
+# 256 (the cap) from 640 ms: 180 ms round trips with TLS 1.2. S3 takes 3,500 writes a
+# second per prefix, so no first window here can throttle it; past the seed the window
+# grows only as measured throughput grows.
+SEED_RATE = 400.0
 Reason = Literal["link", "grow", "undo", "throttled", "timeout"]
 
 
@@ -87,13 +87,14 @@ class Controller:
         self._burst = self.limit
 
     def seed(self, latency_s: float) -> Change | None:
-        """The deploy's first connection took `latency_s` to open: widen the first
-        window for a slow link (powers of two from `INITIAL`, up to `SEED_MOST`). Only
-        before the first request of the window has started; never for a fixed number."""
+        """The deploy's first request took `latency_s` on the wire, opening its
+        connection included: widen the first window for a slow link (powers of two from
+        `INITIAL`, up to the cap). Only before the first request of the window has
+        started; never for a fixed number."""
         if self.fixed or self.epoch or self._starts or self.limit != INITIAL:
             return None
         limit = INITIAL
-        while limit * 2 <= min(SEED_MOST, self.cap) and limit * 2 <= SEED_RATE * latency_s:
+        while limit * 2 <= self.cap and limit * 2 <= SEED_RATE * latency_s:
             limit *= 2
         if limit == self.limit:
             return None
@@ -235,8 +236,8 @@ class Window:
             self.on_change(change)
 
     def seed(self, latency_s: float) -> int:
-        """The first connection's time to open (see `Controller.seed`); returns how many more
-        requests may now be in flight (connections worth opening ahead)."""
+        """The first request's time on the wire (see `Controller.seed`); returns how many
+        more requests may now be in flight (connections worth opening ahead)."""
         with self._cond:
             change = self.controller.seed(latency_s)
             self._cond.notify_all()

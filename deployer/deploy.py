@@ -83,9 +83,13 @@ class Store(Protocol):
         """The first page of objects under `prefix`, and whether it is all of them."""
         ...
 
-    def prepare(self) -> float | None:
-        """Open one connection ahead of need (TCP and TLS handshakes): the seconds that
-        took, or None (not opened, or nothing to open ahead); never raises."""
+    def prepare(self) -> None:
+        """Open one connection ahead of need (TCP and TLS handshakes); never raises."""
+        ...
+
+    def link_time(self) -> float | None:
+        """Seconds the first answered request took, its connection opened for it (about
+        two round trips); None when not known."""
         ...
 
     def head(self, key: str) -> ObjectState | None:
@@ -152,8 +156,11 @@ class DryRunStore:
     def first_page(self, prefix: str) -> tuple[list[RemoteObject], bool]:
         return self.inner.first_page(prefix)
 
-    def prepare(self) -> float | None:
-        return self.inner.prepare()
+    def prepare(self) -> None:
+        self.inner.prepare()
+
+    def link_time(self) -> float | None:
+        return self.inner.link_time()
 
     def head(self, key: str) -> ObjectState | None:
         return self.inner.head(key)
@@ -441,13 +448,14 @@ class _Deployment:
             # the first request; connections open (TCP, TLS) while the folder is walked;
             # the rest of the listing, in ranges cut at the local keys (`listing.py`),
             # starts as soon as the walk has found them.
+            ahead = self.window.limit  # before the first page may widen it
             listed = listing.Listing(
                 partial(store.list_objects, prefix),
-                pool.submit(store.first_page, prefix),
+                pool.submit(self.first_page, pool, prefix),
                 pool.submit,
             )
-            for _ in range(self.window.limit):
-                pool.submit(self.prepare, pool)
+            for _ in range(ahead):
+                pool.submit(store.prepare)
             looked_up = pool.submit(self.lookup_origins)
 
             def walked(keys: list[str]) -> None:
@@ -613,15 +621,17 @@ class _Deployment:
                 "Deploy record not written",
             )
 
-    def prepare(self, pool: ThreadPoolExecutor) -> None:
-        """Open a connection ahead of need. The time it took is the link's round trip
-        (two or three with TLS): on a slow link the window starts wider
-        (`concurrency.py`), and the connections that needs open too, while the folder
-        is hashed."""
-        took = self.store.prepare()
+    def first_page(self, pool: ThreadPoolExecutor, prefix: str) -> listing.FirstPage:
+        """The listing's first page. The time it took on the wire tells how far the
+        bucket is: on a slow link the window starts wider (`concurrency.py`), and the
+        connections that needs open while the folder is hashed."""
+        page = self.store.first_page(prefix)
+        took = self.store.link_time()
         if took is not None:
+            self.log.debug(f"First answer from S3 after {took * 1000:.0f} ms on the wire")
             for _ in range(self.window.seed(took)):
                 pool.submit(self.store.prepare)
+        return page
 
     def moved(self, change: Change) -> None:
         """The window's limit changed: say so at debug level (`RUNNER_DEBUG=1`, `--debug`)."""

@@ -529,6 +529,14 @@ class Wire:
         self.on_retry = on_retry
         self.on_connect = on_connect  # a request's connection had to be opened first
         self._lock = threading.Lock()
+        # Told when a connection is idle again, or one being opened ahead is done.
+        self._ready = threading.Condition(self._lock)
+        self._opening = 0  # connections being opened ahead (`prepare`)
+        self._waiting = 0  # requests waiting for one of them
+        # Seconds the first answered request took on the wire, from asking for a
+        # connection (opened for it, or waited for) to the answer's status line: about
+        # two round trips, three or four with TLS; None before any answer.
+        self.first_answer_s: float | None = None
         self._context: ssl.SSLContext | None = None
 
     def put(self, key: str, body: Body, length: int, headers: Mapping[str, str]) -> str:
@@ -628,6 +636,7 @@ class Wire:
             payload = body() if callable(body) else body  # OSError here: unreadable
             if isinstance(payload, bytes) and len(payload) != length:
                 raise BodyChangedError(length, len(payload))
+            asked = time.monotonic()
             conn = self._connection(target)
             cut: OSError | None = None  # the body could not be sent in full
             try:
@@ -642,6 +651,8 @@ class Wire:
                     cut = err
                 connected = True
                 response = conn.getresponse()
+                if self.first_answer_s is None:
+                    self.first_answer_s = time.monotonic() - asked
                 data = response.read()
                 if cut is not None and response.status < 300:
                     raise cut
@@ -696,20 +707,22 @@ class Wire:
             self.sleep(backoff_s(attempt))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def prepare(self) -> float | None:
+    def prepare(self) -> None:
         """Open one connection (TCP and TLS handshakes) and keep it idle for the next
-        request; returns the seconds that took (a round trip, two or three with TLS),
-        None when it failed: a failure here is left for that request to meet and report."""
+        request; a failure here is left for that request to meet and report."""
+        with self._lock:
+            self._opening += 1
         conn = self._new_connection(self.target)
-        started = time.monotonic()
         try:
             conn.connect()
         except (OSError, http.client.HTTPException):
             conn.close()
-            return None
-        took = time.monotonic() - started
-        self._release(conn)
-        return took
+        else:
+            self._release(conn)
+        finally:
+            with self._ready:
+                self._opening -= 1
+                self._ready.notify()
 
     def _move_to(self, region: str) -> bool:
         """Send this and every later request to the bucket in `region`; False when its
@@ -730,8 +743,18 @@ class Wire:
         return True
 
     def _connection(self, target: Target) -> _HTTPConnection:
+        """An idle connection to `target`, else a new one. While connections are being
+        opened ahead (`prepare`), a request waits for one of them rather than opening
+        one more: with a window widened at once (`concurrency.seed`), the requests would
+        otherwise double the handshakes, each side's CPU, just when they cost most."""
         while True:
-            with self._lock:
+            with self._ready:
+                while not self._idle and self._opening > self._waiting:
+                    self._waiting += 1
+                    try:
+                        self._ready.wait(timeout=1.0)
+                    finally:
+                        self._waiting -= 1
                 conn = self._idle.pop() if self._idle else None
             if conn is None:
                 if self.on_connect is not None:
@@ -742,9 +765,10 @@ class Wire:
             conn.close()
 
     def _release(self, conn: _HTTPConnection) -> None:
-        with self._lock:
+        with self._ready:
             if conn.netloc == self.target.netloc:
                 self._idle.append(conn)
+                self._ready.notify()
                 return
         conn.close()  # to the host before a redirect
 

@@ -87,7 +87,7 @@ class FakeStore:
         self.writes = 0
         self.heads: list[str] = []
         self.prepared = 0
-        self.connect_s: float | None = None  # what `prepare` says opening took
+        self.connect_s: float | None = None  # what `link_time` says the first request took
         self.lock = threading.Lock()
 
     # helpers for tests
@@ -156,9 +156,11 @@ class FakeStore:
         listed = self.list_objects(prefix)  # a "list" event: one request
         return listed[:PAGE], len(listed) <= PAGE
 
-    def prepare(self) -> float | None:
+    def prepare(self) -> None:
         with self.lock:
             self.prepared += 1  # a connection opened ahead: not a request
+
+    def link_time(self) -> float | None:
         return self.connect_s
 
     def head(self, key: str) -> ObjectState | None:

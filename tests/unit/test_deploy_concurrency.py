@@ -81,7 +81,7 @@ def test_auto_backs_off_on_slowdown_and_logs_it(tmp_path: Path) -> None:
 
 
 class FarStore(SlowStore):
-    """Connections take `connect_s` to open (a far bucket); counts those opened ahead."""
+    """The first request takes `connect_s` on the wire (a far bucket)."""
 
     def __init__(self, events: Events, connect_s: float) -> None:
         super().__init__(events, 0.01, set())
@@ -89,9 +89,10 @@ class FarStore(SlowStore):
 
 
 def test_a_far_bucket_starts_with_a_wider_window(tmp_path: Path) -> None:
-    """Connections that open in 180 ms: the window starts at 128 (said at debug level),
-    the connections for it are opened ahead, and up to 120 PUTs run at once."""
-    store = FarStore(Events(), 0.18)
+    """A first request of 360 ms (180 ms round trips): the window starts at 128 (said at
+    debug level), the connections for it are opened ahead, and more than 16 PUTs run at
+    once."""
+    store = FarStore(Events(), 0.36)
     world = world_with(tmp_path, store)
     outcome = world.deploy()
     assert len(outcome.uploaded) == len(FILES) + 5
@@ -101,7 +102,7 @@ def test_a_far_bucket_starts_with_a_wider_window(tmp_path: Path) -> None:
 
 
 def test_a_near_bucket_keeps_the_first_window(tmp_path: Path) -> None:
-    """Connections that open in a millisecond: 16, and 16 connections opened ahead."""
+    """A first request of a millisecond: 16, and 16 connections opened ahead."""
     store = FarStore(Events(), 0.001)
     world = world_with(tmp_path, store)
     world.deploy()

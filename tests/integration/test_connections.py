@@ -1,0 +1,50 @@
+"""Over a link with a round trip's delay (bench's delay relay in front of SeaweedFS):
+requests made while connections are being opened ahead (`S3Store.prepare`) wait for
+them instead of opening more, and the first answer's time on the wire is known."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from bench.relay import DelayRelay
+from deployer.s3wire import Wire
+from devtools.servers import Server
+from tests.integration.test_s3store import local_file, make_store
+
+ONE_WAY_S = 0.1  # a TCP connect takes one round trip: 0.2 s
+
+
+def test_requests_wait_for_connections_being_opened(seaweed: Server, tmp_path: Path) -> None:
+    bucket = f"cn-{uuid.uuid4().hex[:16]}"
+    seaweed.client("s3").create_bucket(Bucket=bucket)
+    host, port = seaweed.endpoint.removeprefix("http://").rsplit(":", 1)
+    with DelayRelay(host, int(port), ONE_WAY_S) as relay:
+        store = make_store(seaweed, bucket, tmp_path, endpoint=relay.url())
+        wire = store._fast_path()
+        assert isinstance(wire, Wire)
+        assert store.link_time() is None  # nothing answered yet
+        opening = [threading.Thread(target=store.prepare) for _ in range(6)]
+        for thread in opening:
+            thread.start()
+        deadline = time.monotonic() + 5
+        while wire._opening < 6 and time.monotonic() < deadline:  # all six are connecting
+            time.sleep(0.005)
+        files = [local_file(tmp_path, f"f{i}.html", f"<p>{i}</p>".encode()) for i in range(6)]
+        etags: list[str] = []
+        puts = [threading.Thread(target=lambda f=f: etags.append(store.put_file(f))) for f in files]
+        for thread in [*puts]:
+            thread.start()
+        for thread in [*opening, *puts]:
+            thread.join(timeout=30)
+        assert len(etags) == 6 and all(etags)
+        # Six connections in all: the PUTs used those being opened, none opened its own.
+        assert relay.connections == 6
+        # The first PUT waited for a connection (the relay's connect: a round trip), then
+        # for its answer (another): two round trips on the wire.
+        took = store.link_time()
+        assert took is not None and took >= 2 * 2 * ONE_WAY_S * 0.9
+        listed = {o.key for o in store.list_objects("")}
+        assert listed == {f.key for f in files}
