@@ -36,7 +36,7 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
-from deployer import concurrency, invalidation, listing, local, plan, record, retention
+from deployer import concurrency, fanout, invalidation, listing, local, plan, record, retention
 from deployer.concurrency import Change, Window
 from deployer.errors import DeployError, MaxDeleteExceeded, RemoteError, TransferError, some
 from deployer.globs import matches_any
@@ -644,14 +644,20 @@ class _Deployment:
         self.log.warning(text, title=title)
 
     def lookup_origins(self) -> dict[str, Distribution]:
-        """Each distribution's origin key prefix and address; raises for a distribution
-        that does not exist. None looked up with `invalidation: none`."""
+        """Each distribution's origin key prefix and address, looked up at once
+        (`fanout`); raises for a distribution that does not exist. None looked up with
+        `invalidation: none`."""
         if self.settings.invalidation == "none":
             return {}
-        return {
-            dist: self.cdn.distribution(dist, self.settings.bucket)
-            for dist in self.settings.distribution_ids
-        }
+        ids, bucket = self.settings.distribution_ids, self.settings.bucket
+        looked_up: dict[str, Distribution] = {}
+        for dist, found in zip(
+            ids, fanout.each(lambda dist: self.cdn.distribution(dist, bucket), ids), strict=True
+        ):
+            if isinstance(found, Exception):
+                raise found
+            looked_up[dist] = found
+        return looked_up
 
     def site_from(self, found: Mapping[str, Distribution]) -> dict[str, str | None]:
         """The first distribution's address goes to the report; each one's origin prefix
@@ -809,7 +815,8 @@ class _Deployment:
         )
 
     def invalidate(self, keys: Sequence[str], *, changed: bool) -> DeployError | None:
-        """One invalidation per distribution; returns the first error after trying them all."""
+        """One invalidation per distribution, created at once (`fanout`); returns the
+        first error after trying them all."""
         settings, log, outcome = self.settings, self.log, self.outcome
         if not settings.distribution_ids or not changed:
             return None
@@ -817,21 +824,31 @@ class _Deployment:
             log.info("Invalidation skipped (`invalidation: none`)")
             return None
         first_error: DeployError | None = None
-        results: list[InvalidationResult] = []
-        all_paths: list[str] = []
+        planned: list[tuple[str, tuple[str, ...]]] = []
         for dist in settings.distribution_ids:
             try:
                 paths = self.paths_for(dist, keys)
-                if not paths:
-                    log.info(f"Nothing to invalidate on `{dist}`")
-                    continue
-                ref = invalidation.caller_reference(
-                    settings.run_id, settings.run_attempt, dist, paths
-                )
-                result = self.cdn.invalidate(dist, paths, ref)
             except DeployError as err:
                 first_error = first_error or err
                 continue
+            if not paths:
+                log.info(f"Nothing to invalidate on `{dist}`")
+                continue
+            planned.append((dist, paths))
+
+        def create(dist_paths: tuple[str, tuple[str, ...]]) -> InvalidationResult:
+            dist, paths = dist_paths
+            ref = invalidation.caller_reference(settings.run_id, settings.run_attempt, dist, paths)
+            return self.cdn.invalidate(dist, paths, ref)
+
+        results: list[InvalidationResult] = []
+        all_paths: list[str] = []
+        for (dist, paths), result in zip(planned, fanout.each(create, planned), strict=True):
+            if isinstance(result, DeployError):
+                first_error = first_error or result
+                continue
+            if isinstance(result, Exception):
+                raise result
             all_paths.extend(p for p in paths if p not in all_paths)
             outcome.invalidation_paths = tuple(all_paths)
             if settings.dry_run:
@@ -866,7 +883,7 @@ class _Deployment:
         )
 
     def wait_all(self, results: Sequence[InvalidationResult]) -> None:
-        """Wait for every invalidation within one shared `wait_timeout_s`.
+        """Wait for every invalidation (at once) within one shared `wait_timeout_s`.
 
         Never an error: the files are deployed and the invalidations created, so the
         record must still be written. A timeout or a failed status check is a warning.
@@ -877,18 +894,22 @@ class _Deployment:
             f"Waiting for {plural(len(results), 'invalidation')} to complete "
             f"(at most {timeout:.0f} s)"
         )
-        for result in results:
+
+        def wait(result: InvalidationResult) -> str:
             remaining = max(0.0, deadline - self.clock())
-            try:
-                status = self.cdn.wait(result.distribution_id, result.invalidation_id, remaining)
-            except DeployError as err:
+            return self.cdn.wait(result.distribution_id, result.invalidation_id, remaining)
+
+        for result, status in zip(results, fanout.each(wait, results), strict=True):
+            if isinstance(status, DeployError):
                 self.warn(
                     f"Could not check invalidation `{result.invalidation_id}` on "
-                    f"`{result.distribution_id}`: {err.message} It was created and "
+                    f"`{result.distribution_id}`: {status.message} It was created and "
                     "finishes on its own.",
                     "Invalidation status unknown",
                 )
                 continue
+            if isinstance(status, Exception):
+                raise status
             index = self.outcome.invalidations.index(result)
             self.outcome.invalidations[index] = replace(result, status=status)
             if status.lower() != "completed":

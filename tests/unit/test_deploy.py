@@ -226,6 +226,7 @@ class FakeCDN:
         self.wait_status = "COMPLETED"
         self.wait_error = False
         self.site_url = "https://d111111abcdef8.cloudfront.net"
+        self.lock = threading.Lock()  # distributions are called at once
 
     def distribution(self, distribution_id: str, bucket: str) -> Distribution:
         if distribution_id in self.missing:
@@ -238,13 +239,14 @@ class FakeCDN:
         if self.fail:
             raise RemoteError("CloudFront refused", title="Invalidation failed")
         self.events.add("invalidate", distribution_id)
-        self.calls.append((distribution_id, tuple(paths), caller_reference))
-        return InvalidationResult(
-            distribution_id, f"I{len(self.calls)}", tuple(paths), "InProgress"
-        )
+        with self.lock:
+            self.calls.append((distribution_id, tuple(paths), caller_reference))
+            number = len(self.calls)
+        return InvalidationResult(distribution_id, f"I{number}", tuple(paths), "InProgress")
 
     def wait(self, distribution_id: str, invalidation_id: str, timeout_s: float) -> str:
-        self.waited.append(invalidation_id)
+        with self.lock:
+            self.waited.append(invalidation_id)
         if self.wait_error:
             raise RemoteError("Access denied: allow `cloudfront:GetInvalidation`.")
         return self.wait_status
@@ -592,10 +594,44 @@ def test_several_distributions_and_origin_path(world: World) -> None:
     outcome = world.deploy(
         **{"destination-prefix": "app", "distribution-id": "E2ABCDEF123456,EFEDCBA654321X"}
     )
-    assert [c[0] for c in world.cdn.calls] == ["E2ABCDEF123456", "EFEDCBA654321X"]
-    assert set(world.cdn.calls[0][1]) == {"/about/", "/about/index.html"}
-    assert world.cdn.calls[0][2] != world.cdn.calls[1][2]  # caller reference per distribution
-    assert len(outcome.invalidations) == 2
+    calls = sorted(world.cdn.calls)  # created at once: in either order
+    assert [c[0] for c in calls] == ["E2ABCDEF123456", "EFEDCBA654321X"]
+    assert all(set(c[1]) == {"/about/", "/about/index.html"} for c in calls)
+    assert calls[0][2] != calls[1][2]  # caller reference per distribution
+    # Reported in the order the distributions were given.
+    assert [i.distribution_id for i in outcome.invalidations] == [c[0] for c in calls]
+
+
+def test_several_distributions_are_called_at_once(world: World) -> None:
+    """Three distributions: each look-up, invalidation and wait waits for the other two
+    (a barrier of three), so the deploy completes only if they are made at the same time."""
+
+    class Together(FakeCDN):
+        def __init__(self, events: Events) -> None:
+            super().__init__(events)
+            self.barrier = threading.Barrier(3, timeout=5)
+
+        def distribution(self, distribution_id: str, bucket: str) -> Distribution:
+            self.barrier.wait()
+            return super().distribution(distribution_id, bucket)
+
+        def invalidate(
+            self, distribution_id: str, paths: Sequence[str], caller_reference: str
+        ) -> InvalidationResult:
+            self.barrier.wait()
+            return super().invalidate(distribution_id, paths, caller_reference)
+
+        def wait(self, distribution_id: str, invalidation_id: str, timeout_s: float) -> str:
+            self.barrier.wait()
+            return super().wait(distribution_id, invalidation_id, timeout_s)
+
+    world.deploy()
+    (world.site / "index.html").write_bytes(b"<h1>v2</h1>")
+    world.cdn = Together(world.events)
+    ids = "E1AAAAAAAAAAAA,E2BBBBBBBBBBBB,E3CCCCCCCCCCCC"
+    outcome = world.deploy(**{"distribution-id": ids, "wait-for-invalidation": "true"})
+    assert [i.distribution_id for i in outcome.invalidations] == ids.split(",")
+    assert [i.status for i in outcome.invalidations] == ["COMPLETED"] * 3
 
 
 def test_unknown_origin_path_warns_and_assumes_root(world: World) -> None:
