@@ -36,7 +36,17 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
-from deployer import concurrency, fanout, invalidation, listing, local, plan, record, retention
+from deployer import (
+    concurrency,
+    fanout,
+    invalidation,
+    listing,
+    local,
+    parts,
+    plan,
+    record,
+    retention,
+)
 from deployer.concurrency import Change, Window
 from deployer.errors import DeployError, MaxDeleteExceeded, RemoteError, TransferError, some
 from deployer.globs import matches_any
@@ -100,8 +110,9 @@ class Store(Protocol):
 
     def put_record(self, key: str, body: record.Encoded) -> None: ...
 
-    def put_file(self, file: LocalFile) -> str:
-        """Upload bytes and headers; return the new ETag."""
+    def put_file(self, file: LocalFile, lanes: parts.Lanes | None = None) -> str:
+        """Upload bytes and headers; return the new ETag. A large file's parts run on
+        `lanes` (the deploy's window and pool) beside the calling thread."""
         ...
 
     def copy_headers(self, file: LocalFile) -> str:
@@ -171,7 +182,7 @@ class DryRunStore:
     def put_record(self, key: str, body: record.Encoded) -> None:
         return None
 
-    def put_file(self, file: LocalFile) -> str:
+    def put_file(self, file: LocalFile, lanes: parts.Lanes | None = None) -> str:
         return file.md5
 
     def copy_headers(self, file: LocalFile) -> str:
@@ -750,12 +761,14 @@ class _Deployment:
         if not uploads:
             return
         outcome = self.outcome
+        # A large file's parts take slots of the same window, on helpers from the same pool.
+        lanes = parts.Lanes(self.window, pool.submit, parts.HELPERS)
 
         def work(upload: Upload) -> None:
             if upload.action is Action.COPY:
                 etag = self.store.copy_headers(upload.file)
             else:
-                etag = self.store.put_file(upload.file)
+                etag = self.store.put_file(upload.file, lanes)
             with self.lock:
                 outcome.uploaded.append(upload)
                 if upload.action is Action.PUT:

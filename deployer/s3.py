@@ -1,7 +1,7 @@
 """The only module that talks to S3: `S3Store`, which implements `deploy.Store`.
 
-Listing, single PUTs, the deploy record and deletions go through `s3wire` (our own
-signed requests, a quarter of botocore's CPU); HEAD, CopyObject and multipart uploads,
+Listing, single PUTs, multipart uploads, the deploy record and deletions go through
+`s3wire` (our own signed requests, a quarter of botocore's CPU); HEAD and CopyObject,
 and everything behind an HTTP proxy, through botocore's client, made on first use.
 
 Tolerant of S3-compatible servers: ETags with or without quotes (rclone lists
@@ -17,7 +17,7 @@ import hashlib
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
@@ -35,7 +35,7 @@ from botocore.exceptions import (
     SSLError,
 )
 
-from deployer import __version__, endpoints
+from deployer import __version__, endpoints, parts
 from deployer.awsconfig import BlankCABundleError, CABundle, ca_bundle
 from deployer.concurrency import note_connect, note_retry
 from deployer.endpoints import MULTIPART_CONCURRENCY
@@ -409,14 +409,22 @@ class S3Store:
                 Metadata={META_MD5: body.md5},
             )
 
-    def put_file(self, file: LocalFile) -> str:
+    def put_file(self, file: LocalFile, lanes: parts.Lanes | None = None) -> str:
         """Upload one file with its headers and `md5` metadata; returns the new ETag.
 
         Single PUTs carry `Content-MD5`, so the server rejects bytes that changed in
-        flight (or a file edited since it was hashed). Large files go multipart.
+        flight (or a file edited since it was hashed). Large files go multipart, each
+        part with its own `Content-MD5`, on `lanes` (the deploy's window; without it, a
+        few threads of their own: `parts.own_lanes`).
         """
         if file.size >= self.multipart_threshold:
-            return self._put_multipart(file)
+            wire = self._fast_path()
+            if wire is None:
+                return self._put_multipart(file)
+            if lanes is not None:
+                return self._put_parts(wire, file, lanes)
+            with parts.own_lanes(self.max_concurrency - 1) as own:
+                return self._put_parts(wire, file, own)
         wire = self._fast_path()
         if wire is not None:
             return self._put_wire(wire, file)
@@ -550,8 +558,80 @@ class S3Store:
         state = self.head(key)
         return state.etag if state else ""
 
+    def _put_parts(self, wire: Wire, file: LocalFile, lanes: parts.Lanes) -> str:
+        """A multipart upload through `s3wire`, its parts sent on `lanes` (`parts.py`): our
+        headers and `md5` metadata on CreateMultipartUpload, `Content-MD5` on every part,
+        the ETag from CompleteMultipartUpload's answer, no HEAD (AWS and SeaweedFS
+        list that same ETag; rclone lists the whole file's MD5 instead, so there the next
+        run HEADs the object once and its record entry takes the listed ETag). On failure
+        the upload is aborted (best effort) and the error is the one a single PUT raises
+        for the same cause."""
+        plan = parts.plan(file.size, parts.part_size_for(file.size, self.part_size))
+        headers = {
+            "Content-Type": file.headers.content_type,
+            "Cache-Control": file.headers.cache_control,
+            f"x-amz-meta-{META_MD5}": file.md5,
+        }
+        with self._errors("CreateMultipartUpload", file.key):
+            upload_id = wire.create_multipart(file.key, headers)
+
+        def send(hashed: tuple[parts.Part, str]) -> str:
+            part, content_md5 = hashed
+
+            def opener() -> ExactReader:
+                # The part's exact slice, or BodyChangedError; reopened for every attempt.
+                return ExactReader(
+                    Path(file.path).open("rb"), part.size, offset=part.offset, size=file.size
+                )
+
+            with self._errors("UploadPart", file.key):
+                return wire.upload_part(
+                    file.key, upload_id, part.number, opener, length=part.size, md5=content_md5
+                )
+
+        try:
+            try:
+                etags = parts.send_all(
+                    plan, parts.InOrder(file.path, file.size, file.md5), send, lanes
+                )
+                with self._errors("CompleteMultipartUpload", file.key):
+                    etag = wire.complete_multipart(file.key, upload_id, etags)
+            except OSError as err:  # network errors arrive as S3Error: this is the file
+                raise _unreadable(file, err) from None
+            except BodyChangedError as err:
+                raise _changed(file, err.found) from None
+            except parts.ContentChangedError:
+                raise _changed(file, file.size) from None
+        except S3Error as err:
+            if err.code == "NoSuchUpload":
+                landed = self._landed(file, err)
+                if landed is not None:
+                    return landed
+            self._abort(wire, file.key, upload_id)
+            raise
+        except BaseException:
+            self._abort(wire, file.key, upload_id)
+            raise
+        return normalize_etag(etag) or self._etag_of(file.key)
+
+    def _landed(self, file: LocalFile, err: S3Error) -> str | None:
+        """After NoSuchUpload from a retried CompleteMultipartUpload whose first answer was
+        lost: AWS answers success again, but MinIO and rclone answer NoSuchUpload although
+        the object landed intact. Its ETag when a HEAD shows our bytes (`md5`), else None."""
+        landed = self.head(file.key)
+        if landed is None or landed.md5 != file.md5:
+            return None
+        return landed.etag
+
+    def _abort(self, wire: Wire, key: str, upload_id: str) -> None:
+        """AbortMultipartUpload, best effort: the original error is the one to report (a
+        bucket lifecycle rule cleans up what is left, see README "Multipart leftovers")."""
+        with suppress(Exception):  # best effort: the caller raises the error that matters
+            wire.abort_multipart(key, upload_id)
+
     def _put_multipart(self, file: LocalFile) -> str:
-        """Parallel parts through s3transfer (a manager per large file: they are rare)."""
+        """Without the wire (behind an HTTP proxy, or no SigV4): parallel parts through
+        s3transfer (a manager per large file: they are rare)."""
         from s3transfer.manager import TransferConfig, TransferManager  # noqa: PLC0415
 
         config = TransferConfig(
@@ -573,20 +653,12 @@ class S3Store:
                 try:
                     manager.upload(str(file.path), self.bucket, file.key, extra_args=extra).result()
                 except OSError as err:
-                    raise S3Error(
-                        f"Could not read `{file.path}` to upload it as `{file.key}`: "
-                        f"{err.strerror or err}.",
-                        short=f"unreadable: {err.strerror or type(err).__name__}",
-                    ) from None
+                    raise _unreadable(file, err) from None
         except S3Error as err:
-            # A lost answer to CompleteMultipartUpload, retried: AWS answers success again,
-            # but MinIO and rclone answer NoSuchUpload although the object landed intact.
-            if err.code != "NoSuchUpload":
+            landed = self._landed(file, err) if err.code == "NoSuchUpload" else None
+            if landed is None:
                 raise
-            landed = self.head(file.key)
-            if landed is None or landed.md5 != file.md5:
-                raise
-            return landed.etag
+            return landed
         return self._etag_of(file.key)
 
     @contextmanager
@@ -746,11 +818,12 @@ def _unreadable(file: LocalFile, err: OSError) -> S3Error:
 
 def _changed(file: LocalFile, found: int | None) -> S3Error:
     """The file is not what was hashed any more: stop its upload, say why and what to do."""
-    now = (
-        f"had {file.size} bytes when it was hashed and has {found} now"
-        if found is not None
-        else "became shorter while it was being sent"
-    )
+    if found is None:
+        now = "became shorter while it was being sent"
+    elif found == file.size:  # read again for a multipart upload's parts: other bytes
+        now = f"has other bytes than when it was hashed, at the same size of {found}"
+    else:
+        now = f"had {file.size} bytes when it was hashed and has {found} now"
     return S3Error(
         f"`{file.path}` changed while the deploy ran (it {now}), so its upload as "
         f"`{file.key}` was stopped at once and nothing of it was written. Build the site "
@@ -774,6 +847,9 @@ def _iam_action(operation: str) -> str:
         "HeadObject": "s3:GetObject",
         "GetObject": "s3:GetObject",
         "PutObject": "s3:PutObject",
+        "CreateMultipartUpload": "s3:PutObject",
+        "UploadPart": "s3:PutObject",
+        "CompleteMultipartUpload": "s3:PutObject",
         "CopyObject": "s3:GetObject` and `s3:PutObject",
         "DeleteObjects": "s3:DeleteObject",
     }.get(operation, "s3:*")

@@ -1,7 +1,8 @@
 """Signed S3 requests over plain `http.client`: the requests every deploy makes.
 
-PutObject, ListObjectsV2, GetObject (the deploy record) and DeleteObjects; HEAD,
-CopyObject and multipart uploads (rare) stay on botocore.
+PutObject, ListObjectsV2, GetObject (the deploy record), DeleteObjects and the
+multipart upload's four (Create, UploadPart, Complete, Abort: large files, whose parts
+share the deploy's window, see `parts.py`); HEAD and CopyObject (rare) stay on botocore.
 
 Why: on a cold deploy every file is one PutObject, and botocore spends about 1.1 ms
 of CPU on each (event hooks, parameter validation, endpoint rules, serialisation,
@@ -44,8 +45,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import BinaryIO, Literal, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol
 from urllib.parse import quote, urlsplit
+
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -352,6 +356,50 @@ def parse_delete_errors(body: bytes) -> list[tuple[str, str]]:
     ]
 
 
+def _xml_root(body: bytes, what: str) -> tuple[Element, str]:
+    """The root element of an XML answer and its namespace prefix; WireProtocolError when
+    it is not XML. The root's name is not checked, as botocore does not: rclone answers
+    CreateMultipartUpload with `<InitiateMultipartUpload>`, not `...Result`."""
+    from xml.etree.ElementTree import ParseError, fromstring  # noqa: PLC0415
+
+    try:
+        # Leading whitespace: S3 keeps a long CompleteMultipartUpload alive with spaces.
+        root = fromstring(body.lstrip())  # noqa: S314  (the user's own endpoint)
+    except ParseError as err:
+        raise WireProtocolError(f"{what} answer is not XML ({err})") from None
+    ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+    return root, ns
+
+
+def parse_upload_id(body: bytes) -> str:
+    """The `UploadId` of a CreateMultipartUpload answer."""
+    root, ns = _xml_root(body, "CreateMultipartUpload")
+    upload_id = (root.findtext(f"{ns}UploadId") or "").strip()
+    if not upload_id:
+        raise WireProtocolError("CreateMultipartUpload answer has no UploadId")
+    return upload_id
+
+
+def complete_body(etags: Sequence[str]) -> bytes:
+    """The CompleteMultipartUpload request body: each part's number and ETag, in order."""
+    from xml.sax.saxutils import escape  # noqa: PLC0415
+
+    parts = "".join(
+        f"<Part><PartNumber>{number}</PartNumber><ETag>{escape(etag)}</ETag></Part>"
+        for number, etag in enumerate(etags, start=1)
+    )
+    return f"<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>".encode()
+
+
+def parse_complete(body: bytes) -> tuple[str, str]:
+    """(ETag, "") of a CompleteMultipartUpload answer, or ("", code) when the answer is an
+    `<Error>`: S3 may fail a Complete after its 200 status line has been sent."""
+    root, ns = _xml_root(body, "CompleteMultipartUpload")
+    if root.tag == f"{ns}Error":
+        return "", (root.findtext(f"{ns}Code") or "InternalError").strip()
+    return (root.findtext(f"{ns}ETag") or "").strip(), ""
+
+
 def amz_now() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
@@ -458,17 +506,23 @@ class BodyChangedError(Exception):
 
 
 class ExactReader:
-    """A file's first `length` bytes as a body of exactly that size, or BodyChangedError
-    when the file's size differs as it is opened or it ends early. Bytes appended while it
-    is sent are not sent (the server checks the rest against the hashed MD5)."""
+    """`length` bytes of a file from `offset` (all of it by default) as a body of exactly
+    that size, or BodyChangedError when the file's size is not `size` (default `length`)
+    as it is opened or it ends early. Bytes appended while it is sent are not sent (the
+    server checks what is sent against the hashed MD5)."""
 
-    def __init__(self, file: BinaryIO, length: int) -> None:
+    def __init__(
+        self, file: BinaryIO, length: int, *, offset: int = 0, size: int | None = None
+    ) -> None:
         import os  # noqa: PLC0415
 
-        size = os.fstat(file.fileno()).st_size
-        if size != length:
+        expected = length if size is None else size
+        found = os.fstat(file.fileno()).st_size
+        if found != expected:
             file.close()
-            raise BodyChangedError(length, size)
+            raise BodyChangedError(expected, found)
+        if offset:
+            file.seek(offset)
         self._file = file
         self._left = length
 
@@ -543,6 +597,48 @@ class Wire:
         """PutObject; returns the ETag header as sent by the server ("" when absent)."""
         response_headers, _ = self._request("PUT", self.target.path(key), body, length, headers)
         return response_headers.get("etag", "")
+
+    def create_multipart(self, key: str, headers: Mapping[str, str]) -> str:
+        """CreateMultipartUpload with the object's headers and metadata; its UploadId."""
+        path = self.target.path(key)
+        _, body = self._request("POST", path, b"", 0, headers, query={"uploads": ""})
+        return parse_upload_id(body)
+
+    def upload_part(
+        self, key: str, upload_id: str, number: int, body: Body, *, length: int, md5: str
+    ) -> str:
+        """UploadPart of `length` bytes (`md5`: their MD5 in base64, for Content-MD5); the
+        part's ETag as sent."""
+        query = {"partNumber": str(number), "uploadId": upload_id}
+        path = self.target.path(key)
+        answer, _ = self._request("PUT", path, body, length, {"Content-MD5": md5}, query=query)
+        etag = answer.get("etag", "")
+        if not etag:
+            raise WireProtocolError(f"UploadPart answer for part {number} has no ETag")
+        return etag
+
+    def complete_multipart(self, key: str, upload_id: str, etags: Sequence[str]) -> str:
+        """CompleteMultipartUpload of parts 1..n with these ETags; the object's ETag ("" when
+        the answer has none). An error inside a 200 answer is retried like an error status
+        when it is retryable (S3 sends `InternalError` so), else raised as a WireError."""
+        body = complete_body(etags)
+        headers = {"Content-Type": "application/xml"}
+        path, query = self.target.path(key), {"uploadId": upload_id}
+        for attempt in range(self.attempts):
+            _, answer = self._request("POST", path, body, len(body), headers, query=query)
+            etag, code = parse_complete(answer)
+            if not code:
+                return etag
+            if attempt + 1 == self.attempts or not is_retryable(200, code):
+                raise WireError(200, code)
+            if self.on_retrying is not None:
+                self.on_retrying(f"{code} (in a 200 answer)")
+            self.sleep(backoff_s(attempt))
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        """AbortMultipartUpload: the upload's parts are deleted."""
+        self._request("DELETE", self.target.path(key), None, 0, {}, query={"uploadId": upload_id})
 
     def get_object(self, key: str) -> bytes:
         """GetObject's body (a 404 is a WireError like any other error status)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from deployer import deploy, record
+from deployer import deploy, parts, record
 from deployer.deploy import CDN, Store
 from deployer.errors import DeployError, MaxDeleteExceeded, RemoteError, TransferError
 from deployer.listing import PAGE
@@ -179,7 +179,7 @@ class FakeStore:
         self._store_record(key, body.body())
         self._answer("record", key)
 
-    def put_file(self, file: LocalFile) -> str:
+    def put_file(self, file: LocalFile, lanes: parts.Lanes | None = None) -> str:
         self._write("put", file.key)
         self.events.add("put", file.key)
         etag = (file.md5[:31] + "f-3") if file.key in self.multipart_keys else file.md5

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from deployer import concurrency
+from deployer import concurrency, parts
 from deployer.model import LocalFile
 from tests.unit.test_deploy import Events, FakeStore, World, write_site
 
@@ -29,7 +29,7 @@ class SlowStore(FakeStore):
         self.in_flight_seen: list[int] = []
         self.gate = threading.Lock()
 
-    def put_file(self, file: LocalFile) -> str:
+    def put_file(self, file: LocalFile, lanes: parts.Lanes | None = None) -> str:
         with self.gate:
             self.now += 1
             self.started += 1
@@ -108,6 +108,45 @@ def test_a_near_bucket_keeps_the_first_window(tmp_path: Path) -> None:
     world.deploy()
     assert not any("(link)" in line for line in world.log.debugs)
     assert store.prepared == concurrency.INITIAL
+
+
+class PartsStore(SlowStore):
+    """Like SlowStore, but `big.bin` goes in 12 parts through `parts.send_all` on the lanes
+    the deploy gives, each part as slow as a PUT and counted in flight with the PUTs."""
+
+    def __init__(self, events: Events, delay_s: float) -> None:
+        super().__init__(events, delay_s, set())
+        self.part_threads: set[str] = set()
+
+    def put_file(self, file: LocalFile, lanes: parts.Lanes | None = None) -> str:
+        if not file.key.endswith("big.bin"):
+            return super().put_file(file, lanes)
+        assert lanes is not None
+
+        def send(part: parts.Part) -> str:
+            with self.gate:
+                self.now += 1
+                self.most = max(self.most, self.now)
+                self.part_threads.add(threading.current_thread().name)
+            time.sleep(self.delay_s)
+            with self.gate:
+                self.now -= 1
+            return f"etag-{part.number}"
+
+        parts.send_all(parts.plan(12, 1), lambda part: part, send, lanes)
+        return FakeStore.put_file(self, file)
+
+
+def test_a_large_files_parts_share_the_deploys_window(tmp_path: Path) -> None:
+    """`concurrency: 3` with a file in 12 parts among 120 small ones: parts run on
+    several threads at once, and PUTs and parts together never pass 3 in flight."""
+    store = PartsStore(Events(), 0.01)
+    world = world_with(tmp_path, store)
+    write_site(world.site, {"media/big.bin": b"x" * 12})
+    outcome = world.deploy(concurrency="3")
+    assert len(outcome.uploaded) == len(FILES) + 6
+    assert len(store.part_threads) >= 2
+    assert store.most == 3
 
 
 def test_delete_batches_go_at_once(tmp_path: Path) -> None:

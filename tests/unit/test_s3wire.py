@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import quote
 from xml.etree import ElementTree
 
@@ -13,16 +14,21 @@ from botocore.credentials import Credentials, ReadOnlyCredentials
 
 from deployer.s3wire import (
     UNSIGNED_PAYLOAD,
+    BodyChangedError,
     ChunkReader,
+    ExactReader,
     ListPage,
     Target,
     WireProtocolError,
     backoff_s,
+    complete_body,
     delete_body,
     error_code,
     is_retryable,
+    parse_complete,
     parse_delete_errors,
     parse_list_page,
+    parse_upload_id,
     sign,
 )
 
@@ -215,3 +221,60 @@ def test_chunk_reader_gives_the_chunks_bytes_in_reads_of_any_size(size: int) -> 
         assert size < 0 or len(block) <= size
         got.append(block)
     assert b"".join(got) == b"".join(chunks)
+
+
+# -- multipart uploads ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "root", ["InitiateMultipartUploadResult", "InitiateMultipartUpload"], ids=["aws", "rclone"]
+)
+def test_upload_id_is_read_whatever_the_root_is_named(root: str) -> None:
+    """AWS's `...Result` root and rclone's `<InitiateMultipartUpload>` both give the UploadId."""
+    answer = f"<?xml version='1.0'?><{root} {S3_NS}><Bucket>b</Bucket><Key>k</Key>"
+    answer += f"<UploadId>2~abc.DEF_-</UploadId></{root}>"
+    assert parse_upload_id(answer.encode()) == "2~abc.DEF_-"
+
+
+@pytest.mark.parametrize("body", [b"<html>hi</html>", b"not xml", b"<R><UploadId> </UploadId></R>"])
+def test_an_answer_without_upload_id_is_a_protocol_error(body: bytes) -> None:
+    with pytest.raises(WireProtocolError):
+        parse_upload_id(body)
+
+
+def test_complete_body_lists_parts_in_order_with_their_etags() -> None:
+    """Part numbers from 1 with each part's ETag as the server sent it (quotes escaped)."""
+    body = complete_body(['"aaa"', '"bbb"', "ccc"])
+    root = ElementTree.fromstring(body)
+    assert root.tag == "CompleteMultipartUpload"
+    got = [(p.findtext("PartNumber"), p.findtext("ETag")) for p in root.iter("Part")]
+    assert got == [("1", '"aaa"'), ("2", '"bbb"'), ("3", "ccc")]
+
+
+def test_complete_answer_gives_the_etag_or_the_error_inside_a_200() -> None:
+    """The object's ETag, also after the spaces S3 sends to keep a long Complete alive; an
+    `<Error>` in the 200 answer gives its code instead."""
+    ok = f"""<?xml version="1.0"?><CompleteMultipartUploadResult {S3_NS}><Location>l</Location>
+<Bucket>b</Bucket><Key>k</Key><ETag>"3858f62230ac3c915f300c664312c11f-9"</ETag>
+</CompleteMultipartUploadResult>"""
+    assert parse_complete(ok.encode()) == ('"3858f62230ac3c915f300c664312c11f-9"', "")
+    kept_alive = b"   \n  " + b"<Error><Code>InternalError</Code><Message>m</Message></Error>"
+    assert parse_complete(kept_alive) == ("", "InternalError")
+    with pytest.raises(WireProtocolError):
+        parse_complete(b"<html>")
+
+
+def test_exact_reader_sends_a_slice_of_a_file_of_the_hashed_size(tmp_path: Path) -> None:
+    """A part: `length` bytes from `offset`, if the file still has its hashed size; another
+    size is BodyChangedError naming the whole file's sizes."""
+    path = tmp_path / "f.bin"
+    path.write_bytes(bytes(range(100)))
+    reader = ExactReader(path.open("rb"), 30, offset=50, size=100)
+    got = b""
+    while block := reader.read(7):
+        got += block
+    reader.close()
+    assert got == bytes(range(50, 80))
+    with pytest.raises(BodyChangedError) as caught:
+        ExactReader(path.open("rb"), 30, offset=50, size=120)
+    assert (caught.value.expected, caught.value.found) == (120, 100)
