@@ -5,7 +5,10 @@ accepts on 127.0.0.1, connects to the server, and forwards each chunk it reads o
 either side `delay_s` later, in order (one queue per direction). A request and its
 answer on a kept-alive connection then cost about 2 x `delay_s`, a TCP connect one
 more round trip, a TLS handshake one or two more (bytes are relayed as they are, so
-HTTPS works unchanged). Bandwidth is not limited: on loopback it is not the cost.
+HTTPS works unchanged). Bandwidth is not limited by default: on loopback it is not
+the cost. `rate` (bytes per second, per connection and direction) caps it, as a TCP
+stream's window caps it over a long round trip (window / RTT: 4 MiB at 80 ms is ~50 MiB/s),
+for the multipart study (`bench/multipart.py`).
 """
 
 from __future__ import annotations
@@ -24,9 +27,12 @@ _CHUNK = 256 * 1024
 class DelayRelay:
     """`with DelayRelay(host, port, delay_s) as relay:` then connect to `relay.port`."""
 
-    def __init__(self, upstream_host: str, upstream_port: int, delay_s: float) -> None:
+    def __init__(
+        self, upstream_host: str, upstream_port: int, delay_s: float, rate: float = 0.0
+    ) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.delay_s = delay_s
+        self.rate = rate  # bytes per second per connection and direction; 0: no limit
         self.connections = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -104,13 +110,18 @@ class DelayRelay:
                 await dst.drain()
 
         sender = asyncio.create_task(deliver())
+        sent_by = 0.0  # with `rate`: when the link has sent what was read so far
         try:
             while True:
                 try:
                     data = await src.read(_CHUNK)
                 except (ConnectionError, OSError):
                     data = b""
-                queue.put_nowait((time.monotonic() + self.delay_s, data))
+                due = time.monotonic() + self.delay_s
+                if self.rate:
+                    sent_by = max(time.monotonic(), sent_by) + len(data) / self.rate
+                    due = max(due, sent_by + self.delay_s)
+                queue.put_nowait((due, data))
                 if not data:
                     break
             await sender
@@ -124,8 +135,10 @@ class RelayProcess:
     """The same relay in a process of its own (its own interpreter and GIL, away from the
     benchmark's counting proxy): `with RelayProcess(host, port, delay_s) as relay:`."""
 
-    def __init__(self, upstream_host: str, upstream_port: int, delay_s: float) -> None:
-        self.args = [upstream_host, str(upstream_port), str(delay_s)]
+    def __init__(
+        self, upstream_host: str, upstream_port: int, delay_s: float, rate: float = 0.0
+    ) -> None:
+        self.args = [upstream_host, str(upstream_port), str(delay_s), str(rate)]
         self.port = 0
         self._proc: subprocess.Popen[str] | None = None
 
@@ -147,8 +160,8 @@ class RelayProcess:
 
 
 def main(argv: list[str]) -> None:
-    host, port, delay = argv
-    with DelayRelay(host, int(port), float(delay)) as relay:
+    host, port, delay, *rate = argv
+    with DelayRelay(host, int(port), float(delay), float(rate[0]) if rate else 0.0) as relay:
         print(relay.port, flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             signal.sigwait({signal.SIGTERM, signal.SIGINT})

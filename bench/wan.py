@@ -81,11 +81,12 @@ def load() -> str:
 
 @contextlib.contextmanager
 def link(
-    base: Bench, host: str, port: int, delay_ms: int, scheme: str
+    base: Bench, host: str, port: int, delay_ms: int, scheme: str, rate_mib: float = 0.0
 ) -> Iterator[tuple[Bench, RelayProcess]]:
-    """A `Bench` whose tools reach `host:port` through a relay of `delay_ms` one way (and,
-    over plain HTTP, the counting proxy in front of it)."""
-    with RelayProcess(host, port, delay_ms / 1000) as relay:
+    """A `Bench` whose tools reach `host:port` through a relay of `delay_ms` one way, each
+    connection capped at `rate_mib` MiB/s when given (and, over plain HTTP, the counting
+    proxy in front of it)."""
+    with RelayProcess(host, port, delay_ms / 1000, rate_mib * 1024 * 1024) as relay:
         server = S3Server("127.0.0.1", relay.port, base.server.access_key,
                           base.server.secret_key, scheme)  # fmt: skip
         if scheme == "http":
@@ -210,7 +211,7 @@ def run_all(args: argparse.Namespace, work: Path) -> tuple[list[Run], list[dict[
                     continue
                 up_port = int(port) if scheme == "http" else https_port
                 print(f"delay {delay} ms one way, {scheme} (load {load()}) ...", flush=True)
-                with link(direct, host, up_port, delay, scheme) as (bench, _):
+                with link(direct, host, up_port, delay, scheme, args.rate) as (bench, _):
                     first = len(bench.runs)
                     if "cold" in args.scenarios:
                         for n in (n_small, n_mid):
@@ -310,6 +311,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--no-big", action="store_true", help="skip the 20,000-file site")
     p.add_argument("--slowdown-delay", type=int, default=10, help="one-way ms for slowdown")
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="cap each relayed connection at this many MiB/s each way, as a TCP window "
+        "caps a stream over a long round trip (default: no cap)",
+    )
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--keep", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")

@@ -4,7 +4,7 @@ The precedence is documented in `deployer/auth.py`, which builds botocore sessio
 these decisions. This module alone is on the start path of a deploy whose keys are
 known up front (key inputs or ambient keys without `role-to-assume`): those keys sign
 the first S3 requests directly (`deployer/s3wire.py`), and botocore is imported only
-when something needs it (a HEAD, a copy, a multipart upload, CloudFront).
+when something needs it (a HEAD, a copy, CloudFront).
 """
 
 from __future__ import annotations

@@ -243,9 +243,8 @@ def connect(
     `session` may be a function that makes it. With `keys` known up front
     (`credentials.static_keys`) and a bucket address `endpoints.s3_target` resolves, the
     store lists and uploads through `s3wire` signed with those keys, and the botocore
-    session and clients are made only if something needs them (a HEAD, a copy, a
-    multipart upload, CloudFront): a small no-change deploy never imports botocore's
-    client machinery.
+    session and clients are made only if something needs them (a HEAD, a copy,
+    CloudFront): a small no-change deploy never imports botocore's client machinery.
     """
     from deployer.endpoints import s3_target  # noqa: PLC0415
     from deployer.s3 import S3Store, make_wire  # noqa: PLC0415

@@ -69,17 +69,22 @@ if TYPE_CHECKING:
 
 PAGE_SIZE = 1000
 DELETE_BATCH = 1000
-# Files at or above this size go multipart (parallel parts through s3transfer).
-# Measured on loopback SeaweedFS (2 cores), best of 3: 32 MiB single PUT 0.40 s vs
-# 8 MiB parts 0.44 s; 128 MiB single 1.66 s vs parts 3.98 s. Locally a single PUT
-# always wins (no per-connection bandwidth cap); over the internet parallel parts
-# win for big files and a failed part is re-sent alone. Static sites rarely have
-# files this big, so single PUTs (with Content-MD5, streamed from disk) stay the rule
-# below 200 MiB: rclone's default `upload_cutoff`, and one request per file instead of
-# initiate + parts + complete + a HEAD for the ETag (the multipart path needs 9 requests
-# for an 80 MiB file, a single PUT 1).
+# Files at or above this size go multipart: parts in parallel on the deploy's window
+# (`parts.py`), through s3wire. Measured with `bench/multipart.py` (one file to SeaweedFS,
+# 2 cores, best of 3; BENCHMARKS.md "Large files"): through the delay relay (80 and 180 ms
+# round trips) one streamed PUT was faster at every size tried (32-256 MiB), 80 MiB 0.78
+# vs 1.18 s in parts at 80 ms, 200 MiB 1.91 vs 2.51 s, and on loopback up to 200 MiB
+# (1.51 vs 1.97 s): parts cost two round trips more (Create, Complete) and a second and
+# third MD5 pass (a part's Content-MD5, the whole file checked against the scan), ~0.9 s
+# more CPU per 200 MiB. With each connection
+# capped, as a TCP window caps one stream over a long round trip (relay `rate`), parts
+# won: 50 MiB/s at 80 ms, 80 MiB 1.32 vs 1.80 s, 200 MiB 2.37 vs 4.20 s; 22 MiB/s at 180
+# ms, 80 MiB 1.71 vs 4.03 s. In a whole site (400 small files, two of 80 MiB, `bench/wan.py
+# --scenarios large`) one PUT each was faster with and without a 50 MiB/s cap (3.37-3.42 s
+# vs 3.94-4.10 s): the big PUTs run while the small files go. So 200 MiB (rclone's
+# `upload_cutoff`) stays: one PUT where parts cost most without a cap, parts where they
+# gain most with one (and S3 refuses one PUT above 5 GiB).
 MULTIPART_THRESHOLD = 200 * 1024 * 1024
-PART_SIZE = 16 * 1024 * 1024
 # Files up to this size are read into memory and sent as bytes (see `put_file`).
 SMALL_BODY = 1024 * 1024
 COPY_LIMIT = 5 * 1024**3  # CopyObject's largest source; above it, send the bytes again
@@ -238,7 +243,7 @@ class S3Store:
         bucket: str,
         *,
         multipart_threshold: int = MULTIPART_THRESHOLD,
-        part_size: int = PART_SIZE,
+        part_size: int | None = None,
         max_concurrency: int = MULTIPART_CONCURRENCY,
         page_size: int = PAGE_SIZE,
         delete_batch: int = DELETE_BATCH,
@@ -566,7 +571,7 @@ class S3Store:
         run HEADs the object once and its record entry takes the listed ETag). On failure
         the upload is aborted (best effort) and the error is the one a single PUT raises
         for the same cause."""
-        plan = parts.plan(file.size, parts.part_size_for(file.size, self.part_size))
+        plan = parts.plan(file.size, self._part_size(file))
         headers = {
             "Content-Type": file.headers.content_type,
             "Cache-Control": file.headers.cache_control,
@@ -614,6 +619,11 @@ class S3Store:
             raise
         return normalize_etag(etag) or self._etag_of(file.key)
 
+    def _part_size(self, file: LocalFile) -> int:
+        """`part_size` if given, else `parts.preferred_part_size`; within S3's rules."""
+        preferred = self.part_size or parts.preferred_part_size(file.size)
+        return parts.part_size_for(file.size, preferred)
+
     def _landed(self, file: LocalFile, err: S3Error) -> str | None:
         """After NoSuchUpload from a retried CompleteMultipartUpload whose first answer was
         lost: AWS answers success again, but MinIO and rclone answer NoSuchUpload although
@@ -636,7 +646,7 @@ class S3Store:
 
         config = TransferConfig(
             multipart_threshold=self.multipart_threshold,
-            multipart_chunksize=self.part_size,
+            multipart_chunksize=self._part_size(file),
             max_request_concurrency=self.max_concurrency,
         )
         extra = {

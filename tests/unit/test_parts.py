@@ -47,6 +47,19 @@ def test_part_size_grows_to_fit_ten_thousand_parts() -> None:
     assert len(parts.plan(size, chosen - MIB)) > MAX_PARTS  # the smallest whole MiB that fits
 
 
+@pytest.mark.parametrize(
+    ("size_mib", "part_mib"),
+    [(80, 8), (128, 8), (200, 13), (256, 16), (1024, 64), (4096, 64)],
+)
+def test_preferred_part_size_puts_a_files_parts_in_flight_at_once(
+    size_mib: int, part_mib: int
+) -> None:
+    """Parts of 8 to 64 MiB, as few as lets all of them be in flight at once (16): 80 MiB
+    in 10 parts of 8, 256 MiB in 16 of 16, 4 GiB in 64 of 64."""
+    assert parts.preferred_part_size(size_mib * MIB) == part_mib * MIB
+    assert parts.HELPERS + 1 == 16
+
+
 def test_plan_of_an_exact_multiple_has_no_empty_part() -> None:
     """10 MiB in 5 MiB parts: exactly two parts."""
     assert parts.plan(10 * MIB, 5 * MIB) == [Part(1, 0, 5 * MIB), Part(2, 5 * MIB, 5 * MIB)]
