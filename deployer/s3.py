@@ -233,8 +233,9 @@ class S3Store:
 
     `client` may be a function that makes it: it is then called on first use, so a deploy
     whose listing and uploads go through `wire` never builds (nor imports) botocore's
-    client. `wire`, when given, is used for listing and single PUTs; otherwise one is made
-    on first use from the address botocore resolves (`_probe_target`) and `credentials`.
+    client. `wire`, when given, is used for listing, PUTs and multipart uploads; otherwise
+    one is made on first use from the address botocore resolves (`_probe_target`) and
+    `credentials`. `part_size` None sizes parts by `parts.preferred_part_size`.
     """
 
     def __init__(
@@ -267,8 +268,10 @@ class S3Store:
         self.max_concurrency = max_concurrency
         self.page_size = page_size
         self.delete_batch = delete_batch
-        # One large file at a time goes multipart (its parts in parallel), so the
-        # connections in use stay within workers + max_concurrency (see aws.py).
+        # Without the wire, one large file at a time goes multipart through s3transfer (its
+        # parts in parallel), so botocore's connections stay within workers +
+        # max_concurrency (see aws.py). Through the wire, parts take slots of the deploy's
+        # window like any request (`parts.py`); outside a deploy, `max_concurrency` at once.
         self._multipart_lock = threading.Lock()
 
     @property
@@ -475,7 +478,7 @@ class S3Store:
         return normalize_etag(etag) or self._etag_of(file.key)
 
     def _fast_path(self) -> Wire | None:
-        """The `s3wire` path for listing and single PUTs, decided once: the `wire` given,
+        """The `s3wire` path for listing and uploads, decided once: the `wire` given,
         else one to where botocore sends this bucket's requests. None (botocore for
         everything) behind an HTTP proxy, with no credentials (botocore then raises its
         own clear error), or when botocore does not sign with Signature Version 4."""
