@@ -42,9 +42,9 @@ def test_requests_wait_for_connections_being_opened(seaweed: Server, tmp_path: P
         assert len(etags) == 6 and all(etags)
         # Six connections in all: the PUTs used those being opened, none opened its own.
         assert relay.connections == 6
-        # The first PUT waited for a connection (the relay's connect: a round trip), then
-        # for its answer (another): two round trips on the wire.
+        # The first PUT's time on the wire: at least its answer's round trip (and what
+        # was left of its connection's opening, which depends on when the thread ran).
         took = store.link_time()
-        assert took is not None and took >= 2 * 2 * ONE_WAY_S * 0.9
+        assert took is not None and took >= 2 * ONE_WAY_S * 0.9
         listed = {o.key for o in store.list_objects("")}
         assert listed == {f.key for f in files}
