@@ -32,6 +32,7 @@ Signature Version 4) and turns its errors into messages.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -890,7 +891,11 @@ class Wire:
 
 
 def _dropped(conn: http.client.HTTPConnection) -> bool:
-    """An idle keep-alive connection the server has closed (readable = EOF or junk)."""
+    """An idle keep-alive connection the server has closed (readable = EOF or junk).
+
+    A TLS 1.3 server sends its session tickets after the handshake, so a connection opened
+    ahead and not used yet is readable and alive: its TLS records are read here (without
+    blocking), and only an end of stream or application bytes count as dropped."""
     sock = conn.sock
     if sock is None:
         return True
@@ -898,4 +903,19 @@ def _dropped(conn: http.client.HTTPConnection) -> bool:
         readable, _, _ = select.select([sock], [], [], 0)
     except (OSError, ValueError):
         return True
-    return bool(readable)
+    if not readable:
+        return False
+    if not isinstance(sock, ssl.SSLSocket):
+        return True
+    timeout = sock.gettimeout()
+    try:
+        sock.settimeout(0)
+        sock.recv(1)  # b"" (closed) or a stray byte: dropped either way
+    except ssl.SSLWantReadError:
+        return False  # only TLS records (session tickets) were waiting
+    except (OSError, ValueError):
+        return True
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            sock.settimeout(timeout)
+    return True

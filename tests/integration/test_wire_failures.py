@@ -12,6 +12,7 @@ import shutil
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from bench.relay import DelayRelay
 from deployer import aws
 from deployer.s3 import S3Error, S3Store
 from deployer.s3wire import BodyChangedError, ExactReader, Wire
@@ -120,6 +122,30 @@ def test_each_ca_bundle_setting_is_honoured(
     assert [o.key for o in store.list_objects("")] == ["index.html"]
     state = store.head("index.html")  # botocore
     assert state is not None and state.md5 == file.md5
+
+
+@pytest.mark.usefixtures("no_ca_settings")
+def test_a_tls_connection_opened_ahead_is_the_one_used(
+    seaweed: Server,
+    bucket: str,
+    tmp_path: Path,
+    https_seaweed: FaultProxy,
+    certificate: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A TLS 1.3 server sends session tickets after the handshake: a connection opened
+    ahead and idle since is readable, yet alive. Three PUTs after one `prepare` use that
+    one connection (counted by a relay in front), not a new one each."""
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(certificate[0]))
+    host, port = https_seaweed.url.removeprefix("https://").rsplit(":", 1)
+    with DelayRelay(host, int(port), 0.005) as relay:
+        store = make_store(seaweed, bucket, tmp_path, endpoint=relay.url("https"))
+        store.prepare()
+        time.sleep(0.2)  # the tickets have arrived: the idle socket is readable
+        for i in range(3):
+            file = local_file(tmp_path, f"p{i}.html", f"<p>{i}</p>".encode())
+            assert store.put_file(file) == file.md5
+        assert relay.connections == 1
 
 
 @pytest.mark.usefixtures("no_ca_settings")
