@@ -37,6 +37,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 from deployer import (
+    ahead,
     concurrency,
     fanout,
     invalidation,
@@ -455,16 +456,17 @@ class _Deployment:
         ) as pool:
             # 1-2. Scan (hashing, local CPU and disk) while the bucket is listed
             # (network): neither waits for the other. The first page of the listing is
-            # the first request; connections open (TCP, TLS) while the folder is walked;
-            # the rest of the listing, in ranges cut at the local keys (`listing.py`),
-            # starts as soon as the walk has found them.
-            ahead = self.window.limit  # before the first page may widen it
+            # the first request; connections open (TCP, TLS) while the folder is walked,
+            # as many as the uploads need (`ahead.py`); the rest of the listing, in ranges
+            # cut at the local keys (`listing.py`), starts as soon as the walk has found
+            # them.
+            opening = ahead.Ahead(lambda: self.window.limit, partial(pool.submit, store.prepare))
             listed = listing.Listing(
                 partial(store.list_objects, prefix),
-                pool.submit(self.first_page, pool, prefix),
+                pool.submit(self.first_page, opening, prefix),
                 pool.submit,
             )
-            for _ in range(ahead):
+            for _ in range(ahead.FIRST):
                 pool.submit(store.prepare)
             looked_up = pool.submit(self.lookup_origins)
 
@@ -472,6 +474,7 @@ class _Deployment:
                 if settings.record_key not in keys:
                     bisect.insort(keys, settings.record_key)
                 listed.start(keys)
+                opening.walked(keys)
 
             try:
                 scan = local.scan(
@@ -631,16 +634,16 @@ class _Deployment:
                 "Deploy record not written",
             )
 
-    def first_page(self, pool: ThreadPoolExecutor, prefix: str) -> listing.FirstPage:
-        """The listing's first page. The time it took on the wire tells how far the
-        bucket is: on a slow link the window starts wider (`concurrency.py`), and the
-        connections that needs open while the folder is hashed."""
+    def first_page(self, opening: ahead.Ahead, prefix: str) -> listing.FirstPage:
+        """The listing's first page. Its time on the wire tells how far the bucket is: on a
+        slow link the window starts wider (`concurrency.py`). What it holds tells how many
+        uploads are certain, and so how many connections to open ahead (`ahead.py`)."""
         page = self.store.first_page(prefix)
         took = self.store.link_time()
         if took is not None:
             self.log.debug(f"First answer from S3 after {took * 1000:.0f} ms on the wire")
-            for _ in range(self.window.seed(took)):
-                pool.submit(self.store.prepare)
+            self.window.seed(took)
+        opening.listed(page)
         return page
 
     def moved(self, change: Change) -> None:

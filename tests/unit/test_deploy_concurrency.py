@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from deployer import concurrency, parts
+from deployer import ahead, concurrency, parts
 from deployer.model import LocalFile
 from tests.unit.test_deploy import Events, FakeStore, World, write_site
 
@@ -89,15 +89,15 @@ class FarStore(SlowStore):
 
 
 def test_a_far_bucket_starts_with_a_wider_window(tmp_path: Path) -> None:
-    """A first request of 360 ms (180 ms round trips): the window starts at 128 (said at
-    debug level), the connections for it are opened ahead, and more than 16 PUTs run at
-    once."""
+    """A first request of 360 ms (180 ms round trips) on a first deploy: the window starts
+    at 128 (said at debug level), a connection is opened ahead for every upload it can
+    hold (all 126 are certain: the bucket is empty), and more than 16 PUTs run at once."""
     store = FarStore(Events(), 0.36)
     world = world_with(tmp_path, store)
     outcome = world.deploy()
     assert len(outcome.uploaded) == len(FILES) + 5
     assert "Requests in flight: 16 -> 128 (link)" in world.log.debugs
-    assert store.prepared == 128
+    assert store.prepared == len(FILES) + 5 + 1  # the files and the record
     assert store.most > concurrency.INITIAL
 
 
@@ -110,43 +110,15 @@ def test_a_near_bucket_keeps_the_first_window(tmp_path: Path) -> None:
     assert store.prepared == concurrency.INITIAL
 
 
-class PartsStore(SlowStore):
-    """Like SlowStore, but `big.bin` goes in 12 parts through `parts.send_all` on the lanes
-    the deploy gives, each part as slow as a PUT and counted in flight with the PUTs."""
-
-    def __init__(self, events: Events, delay_s: float) -> None:
-        super().__init__(events, delay_s, set())
-        self.part_threads: set[str] = set()
-
-    def put_file(self, file: LocalFile, lanes: parts.Lanes | None = None) -> str:
-        if not file.key.endswith("big.bin"):
-            return super().put_file(file, lanes)
-        assert lanes is not None
-
-        def send(part: parts.Part) -> str:
-            with self.gate:
-                self.now += 1
-                self.most = max(self.most, self.now)
-                self.part_threads.add(threading.current_thread().name)
-            time.sleep(self.delay_s)
-            with self.gate:
-                self.now -= 1
-            return f"etag-{part.number}"
-
-        parts.send_all(parts.plan(12, 1), lambda part: part, send, lanes)
-        return FakeStore.put_file(self, file)
-
-
-def test_a_large_files_parts_share_the_deploys_window(tmp_path: Path) -> None:
-    """`concurrency: 3` with a file in 12 parts among 120 small ones: parts run on
-    several threads at once, and PUTs and parts together never pass 3 in flight."""
-    store = PartsStore(Events(), 0.01)
+def test_a_deploy_that_sends_nothing_opens_only_the_first_few(tmp_path: Path) -> None:
+    """Every key already in the bucket: no upload is certain, so only `ahead.FIRST`
+    connections open ahead, whatever the window (each costs handshakes for nothing)."""
+    store = FarStore(Events(), 0.36)
     world = world_with(tmp_path, store)
-    write_site(world.site, {"media/big.bin": b"x" * 12})
-    outcome = world.deploy(concurrency="3")
-    assert len(outcome.uploaded) == len(FILES) + 6
-    assert len(store.part_threads) >= 2
-    assert store.most == 3
+    world.deploy()
+    store.prepared = 0
+    world.deploy()
+    assert store.prepared == ahead.FIRST
 
 
 def test_delete_batches_go_at_once(tmp_path: Path) -> None:
