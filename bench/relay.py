@@ -37,7 +37,6 @@ class DelayRelay:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.base_events.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         self.port = 0
 
     def url(self, scheme: str = "http") -> str:
@@ -52,7 +51,9 @@ class DelayRelay:
         async def stop() -> None:
             if self._server is not None:
                 self._server.close()
-            tasks = list(self._tasks)
+            # Every task of the loop (the connections and their senders), so none is left
+            # pending ("Task was destroyed") at exit.
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -80,14 +81,9 @@ class DelayRelay:
         except OSError:
             writer.close()
             return
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
         try:
             await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
         finally:
-            if task is not None:
-                self._tasks.discard(task)
             for w in (writer, up_writer):
                 with contextlib.suppress(Exception):
                     w.close()

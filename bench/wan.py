@@ -247,6 +247,8 @@ def run_all(args: argparse.Namespace, work: Path) -> tuple[list[Run], list[dict[
 def render(runs: list[Run], slow: list[dict[str, object]]) -> str:
     groups: dict[tuple[str, str, str], list[Run]] = {}
     for r in runs:
+        if r.scenario == "slowdown":  # its own section below, not a row against a peer
+            continue
         labels = dict(p.split("=", 1) for p in r.label.split(",") if "=" in p)
         key = (labels.get("delay", "?"), labels.get("scheme", "?"), r.scenario)
         groups.setdefault(key, []).append(r)
