@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
+from bench.relay import stop_serving
+
 _CHUNK = 256 * 1024
 # Our tool's deploy record: counted as its own kind so that "files sent" stays files.
 RECORD_BASENAME = ".s3-cloudfront-deploy.json"
@@ -128,18 +130,7 @@ class CountingProxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        async def stop() -> None:
-            if self._server is not None:
-                self._server.close()
-            # Connections still open end here, not as "Task was destroyed" at exit.
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
+        stop_serving(self._loop, self._thread, self._server)
 
     async def _start(self) -> None:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, limit=1 << 20)

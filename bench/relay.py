@@ -24,6 +24,28 @@ import time
 _CHUNK = 256 * 1024
 
 
+def stop_serving(
+    loop: asyncio.AbstractEventLoop,
+    thread: threading.Thread,
+    server: asyncio.base_events.Server | None,
+) -> None:
+    """Stop an asyncio server that `loop` runs on `thread` (the relay's, the counting
+    proxy's): close it, cancel every task left on the loop (connections and their senders,
+    so none is reported "Task was destroyed" at exit), then stop the loop and join."""
+
+    async def stop() -> None:
+        if server is not None:
+            server.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=10)
+
+
 class DelayRelay:
     """`with DelayRelay(host, port, delay_s) as relay:` then connect to `relay.port`."""
 
@@ -48,19 +70,7 @@ class DelayRelay:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        async def stop() -> None:
-            if self._server is not None:
-                self._server.close()
-            # Every task of the loop (the connections and their senders), so none is left
-            # pending ("Task was destroyed") at exit.
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
+        stop_serving(self._loop, self._thread, self._server)
 
     async def _start(self) -> None:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
