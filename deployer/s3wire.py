@@ -819,7 +819,9 @@ class Wire:
         finally:
             with self._ready:
                 self._opening -= 1
-                self._ready.notify()
+                # Every waiter checks again: one whose connection went to a request that
+                # did not wait may now have none coming, and must open its own at once.
+                self._ready.notify_all()
 
     def _move_to(self, region: str) -> bool:
         """Send this and every later request to the bucket in `region`; False when its
