@@ -1,4 +1,4 @@
-"""The only module that talks to CloudFront: `CloudFrontCDN`, implementing `deploy.CDN`.
+"""The only module that talks to CloudFront: `CloudFrontCDN`, implementing `cdnstep.CDN`.
 
 - `distribution`: which key prefix a distribution serves at `/` (its S3 origin's
   `OriginPath`), so invalidation paths are right when the origin points into a folder,

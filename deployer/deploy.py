@@ -38,9 +38,8 @@ from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 from deployer import (
     ahead,
+    cdnstep,
     concurrency,
-    fanout,
-    invalidation,
     listing,
     local,
     parts,
@@ -48,6 +47,7 @@ from deployer import (
     record,
     retention,
 )
+from deployer.cdnstep import CDN
 from deployer.concurrency import Change, Window
 from deployer.errors import DeployError, MaxDeleteExceeded, RemoteError, TransferError, some
 from deployer.globs import matches_any
@@ -78,7 +78,6 @@ DELETE_BATCH = 1000
 DELETE_PARALLEL = 8
 EXTRA_THREADS = 4  # beside the window's workers: the listing, CloudFront look-ups
 _END = object()
-ALL_PATHS = ("/*",)
 
 
 class Store(Protocol):
@@ -123,21 +122,6 @@ class Store(Protocol):
     def delete(self, keys: Sequence[str]) -> list[tuple[str, str]]:
         """Delete keys; return the (key, reason) pairs that could not be deleted."""
         ...
-
-
-class CDN(Protocol):
-    """CloudFront, as the deploy sees it. Implemented by `cloudfront.CloudFrontCDN`."""
-
-    def distribution(self, distribution_id: str, bucket: str) -> Distribution:
-        """The key prefix served at `/` (`""` for the bucket root; None when unknown) and
-        the site's address. Raises for a distribution that does not exist."""
-        ...
-
-    def invalidate(
-        self, distribution_id: str, paths: Sequence[str], caller_reference: str
-    ) -> InvalidationResult: ...
-
-    def wait(self, distribution_id: str, invalidation_id: str, timeout_s: float) -> str: ...
 
 
 class Log(Protocol):
@@ -440,7 +424,9 @@ class _Deployment:
         self.log, self.outcome, self.clock, self.now = log, outcome, clock, now
         self.lock = threading.Lock()
         self.etags: dict[str, str] = {}  # key -> ETag of what this run wrote
-        self.origins: dict[str, str | None] = {}  # distribution -> key prefix it serves
+        self.cloudfront = cdnstep.CloudFrontStep(
+            settings, cdn, outcome, log.info, self.warn, clock=clock
+        )
         self.window = Window(concurrency.controller_for(settings.concurrency), on_change=self.moved)
 
     def run(self) -> None:
@@ -468,7 +454,7 @@ class _Deployment:
             )
             for _ in range(ahead.FIRST):
                 pool.submit(store.prepare)
-            looked_up = pool.submit(self.lookup_origins)
+            looked_up = pool.submit(self.cloudfront.look_up)
 
             def walked(keys: list[str]) -> None:
                 if settings.record_key not in keys:
@@ -505,7 +491,7 @@ class _Deployment:
             )
             record_entries, record_current = self.known_record(scan.files, remote)
             # A wrong `distribution-id` fails here, before any write.
-            self.origins = self.site_from(looked_up.result())
+            self.cloudfront.found(looked_up.result())
 
             # 3. HEAD only what the listing and the record cannot vouch for.
             to_head = plan.keys_to_head(scan.files, remote, record_entries)
@@ -571,7 +557,7 @@ class _Deployment:
         complete = not outcome.failed and delete_error is None
         keys = the_plan.invalidate_keys if complete else _landed_keys(the_plan, outcome)
         changed = bool(outcome.uploaded or outcome.deleted or keys)
-        invalidation_error = self.invalidate(keys, changed=changed)
+        invalidation_error = self.cloudfront.invalidate(keys, changed=changed)
 
         if outcome.failed:
             raise TransferError(outcome.failed)
@@ -655,31 +641,6 @@ class _Deployment:
         with self.lock:
             self.outcome.warnings.append(text)
         self.log.warning(text, title=title)
-
-    def lookup_origins(self) -> dict[str, Distribution]:
-        """Each distribution's origin key prefix and address, looked up at once
-        (`fanout`); raises for a distribution that does not exist. None looked up with
-        `invalidation: none`."""
-        if self.settings.invalidation == "none":
-            return {}
-        ids, bucket = self.settings.distribution_ids, self.settings.bucket
-        looked_up: dict[str, Distribution] = {}
-        for dist, found in zip(
-            ids, fanout.each(lambda dist: self.cdn.distribution(dist, bucket), ids), strict=True
-        ):
-            if isinstance(found, Exception):
-                raise found
-            looked_up[dist] = found
-        return looked_up
-
-    def site_from(self, found: Mapping[str, Distribution]) -> dict[str, str | None]:
-        """The first distribution's address goes to the report; each one's origin prefix
-        is returned for its invalidation paths."""
-        first = next(iter(found.values()), None)
-        if first is not None and first.site_url:
-            self.outcome.site_url = first.site_url
-            self.outcome.site_prefix = first.origin_prefix or ""
-        return {dist: info.origin_prefix for dist, info in found.items()}
 
     def known_record(
         self, files: Sequence[LocalFile], listing: Mapping[str, RemoteObject]
@@ -828,114 +789,6 @@ class _Deployment:
             "`s3:DeleteObject` on these keys and re-run the workflow.",
             title="Some deletions failed",
         )
-
-    def invalidate(self, keys: Sequence[str], *, changed: bool) -> DeployError | None:
-        """One invalidation per distribution, created at once (`fanout`); returns the
-        first error after trying them all."""
-        settings, log, outcome = self.settings, self.log, self.outcome
-        if not settings.distribution_ids or not changed:
-            return None
-        if settings.invalidation == "none":
-            log.info("Invalidation skipped (`invalidation: none`)")
-            return None
-        first_error: DeployError | None = None
-        planned: list[tuple[str, tuple[str, ...]]] = []
-        for dist in settings.distribution_ids:
-            try:
-                paths = self.paths_for(dist, keys)
-            except DeployError as err:
-                first_error = first_error or err
-                continue
-            if not paths:
-                log.info(f"Nothing to invalidate on `{dist}`")
-                continue
-            planned.append((dist, paths))
-
-        def create(dist_paths: tuple[str, tuple[str, ...]]) -> InvalidationResult:
-            dist, paths = dist_paths
-            ref = invalidation.caller_reference(settings.run_id, settings.run_attempt, dist, paths)
-            return self.cdn.invalidate(dist, paths, ref)
-
-        results: list[InvalidationResult] = []
-        all_paths: list[str] = []
-        for (dist, paths), result in zip(planned, fanout.each(create, planned), strict=True):
-            if isinstance(result, DeployError):
-                first_error = first_error or result
-                continue
-            if isinstance(result, Exception):
-                raise result
-            all_paths.extend(p for p in paths if p not in all_paths)
-            outcome.invalidation_paths = tuple(all_paths)
-            if settings.dry_run:
-                log.info(f"Would invalidate {plural(len(paths), 'path')} on `{dist}`")
-                continue
-            log.info(
-                f"Invalidation `{result.invalidation_id}` on `{dist}`: {plural(len(paths), 'path')}"
-            )
-            results.append(result)
-            outcome.invalidations.append(result)
-        if settings.wait_for_invalidation and results:
-            self.wait_all(results)
-        return first_error
-
-    def paths_for(self, dist: str, keys: Sequence[str]) -> tuple[str, ...]:
-        settings = self.settings
-        if settings.invalidation == "all":
-            return ALL_PATHS
-        origin = self.origins.get(dist)
-        if origin is None:
-            self.warn(
-                f"Could not tell which folder of `{settings.bucket}` distribution "
-                f"`{dist}` serves (no access to its configuration, or none of its "
-                "origins is the bucket's S3 domain); invalidation paths assume it "
-                "serves the bucket root. Allow `cloudfront:GetDistribution`, or "
-                "use `invalidation: all` if that assumption is wrong.",
-                "Origin path unknown",
-            )
-            origin = ""
-        return invalidation.paths_for(
-            keys, origin_path=origin, max_paths=settings.invalidation_max_paths
-        )
-
-    def wait_all(self, results: Sequence[InvalidationResult]) -> None:
-        """Wait for every invalidation (at once) within one shared `wait_timeout_s`.
-
-        Never an error: the files are deployed and the invalidations created, so the
-        record must still be written. A timeout or a failed status check is a warning.
-        """
-        timeout = self.settings.wait_timeout_s
-        deadline = self.clock() + timeout
-        self.log.info(
-            f"Waiting for {plural(len(results), 'invalidation')} to complete "
-            f"(at most {timeout:.0f} s)"
-        )
-
-        def wait(result: InvalidationResult) -> str:
-            remaining = max(0.0, deadline - self.clock())
-            return self.cdn.wait(result.distribution_id, result.invalidation_id, remaining)
-
-        for result, status in zip(results, fanout.each(wait, results), strict=True):
-            if isinstance(status, DeployError):
-                self.warn(
-                    f"Could not check invalidation `{result.invalidation_id}` on "
-                    f"`{result.distribution_id}`: {status.message} It was created and "
-                    "finishes on its own.",
-                    "Invalidation status unknown",
-                )
-                continue
-            if isinstance(status, Exception):
-                raise status
-            index = self.outcome.invalidations.index(result)
-            self.outcome.invalidations[index] = replace(result, status=status)
-            if status.lower() != "completed":
-                self.warn(
-                    f"Invalidation `{result.invalidation_id}` on "
-                    f"`{result.distribution_id}` is still {status} after {timeout:.0f} "
-                    "s (`wait-for-invalidation`); it finishes on its own.",
-                    "Invalidation still in progress",
-                )
-            else:
-                self.log.info(f"Invalidation `{result.invalidation_id}` completed")
 
 
 def _display_source(settings: Settings) -> str:

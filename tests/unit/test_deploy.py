@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from deployer import deploy, parts, record
-from deployer.deploy import CDN, Store
+from deployer.cdnstep import CDN
+from deployer.deploy import Store
 from deployer.errors import DeployError, MaxDeleteExceeded, RemoteError, TransferError
 from deployer.listing import PAGE
 from deployer.model import (

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from deployer import deploy, record
+from deployer import cdnstep, deploy, record
 from deployer.errors import TransferError
 from deployer.model import Outcome
 from deployer.settings import RECORD_BASENAME
@@ -52,7 +52,7 @@ class Site:
         self.events.items.clear()
         settings = make_settings(self.workspace, **inputs)
         store: deploy.Store = self.store
-        cdn: deploy.CDN = self.cdn
+        cdn: cdnstep.CDN = self.cdn
         if settings.dry_run:  # as `deploy.connect` wraps them
             store, cdn = deploy.DryRunStore(store), deploy.DryRunCDN(cdn)
         deploy.run(settings, store, cdn, self.log, outcome, wall_clock=lambda: at)
