@@ -377,9 +377,15 @@ def seaweedfs(
     def ready() -> bool:
         return _http_answers(s3_port, "/healthz") and _s3_ready(make_server())
 
+    env = _server_env()
+    if tls is not None:
+        # Amazon S3 speaks HTTP/1.1 only (its TLS endpoints pick `http/1.1` in ALPN), but a Go
+        # server offers HTTP/2 over TLS by default: a Go client (s5cmd) would then send all
+        # its requests down one connection with one handshake, which no client gets from S3.
+        env["GODEBUG"] = ",".join(filter(None, (env.get("GODEBUG"), "http2server=0")))
     try:
         with _process(
-            "SeaweedFS", argv, log_path, ready, env=_server_env(), cwd=root, stop_timeout=8
+            "SeaweedFS", argv, log_path, ready, env=env, cwd=root, stop_timeout=8
         ) as proc:
             proc_pid.append(proc.pid)
             yield make_server()
