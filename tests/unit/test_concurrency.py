@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -230,6 +231,55 @@ def test_window_blocks_beyond_the_limit_and_reports_changes() -> None:
     assert window.peak == 2
     concurrency.note_retry("throttled")  # outside any request: nothing happens
     assert len(changes) == 1
+
+
+def test_a_release_wakes_as_many_waiters_as_there_is_room_not_all() -> None:
+    """One free slot wakes one waiting worker: waking all of them (up to 128 when the limit
+    halves) on every release cost each of them the GIL for nothing, ~1,000 times a
+    second. Every waiter still gets its turn as slots come free."""
+    fixed_clock = iter(float(i) for i in range(1000))
+    window = Window(Controller(limit=1, fixed=True), clock=lambda: next(fixed_clock))
+    wakeups = 0
+    cond = window._cond  # counting its wakeups is the point of the test
+    plain_wait = cond.wait
+
+    def counting_wait(timeout: float | None = None) -> bool:
+        nonlocal wakeups
+        woken = plain_wait(timeout=60.0)  # no 0.2 s re-check: only notifications wake
+        wakeups += 1
+        return woken
+
+    cond.wait = counting_wait  # type: ignore[method-assign]
+    stop = threading.Event()
+    first = window.acquire(stop)
+    assert first is not None
+    tokens: list[tuple[int, float, int]] = []
+    lock = threading.Lock()
+
+    def take() -> None:
+        token = window.acquire(stop)
+        assert token is not None
+        with lock:
+            tokens.append(token)
+
+    waiters = [threading.Thread(target=take, daemon=True) for _ in range(8)]
+    for thread in waiters:
+        thread.start()
+    deadline = time.monotonic() + 5
+    while len(cond._waiters) < 8 and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.005)
+    window.release(first)
+    for _ in range(8):  # each slot, once taken, is given back: the next waiter goes
+        deadline = time.monotonic() + 5
+        while not tokens and time.monotonic() < deadline:
+            time.sleep(0.005)
+        with lock:
+            token = tokens.pop()
+        window.release(token)
+    for thread in waiters:
+        thread.join(timeout=5)
+    assert not any(thread.is_alive() for thread in waiters)
+    assert wakeups == 8  # one per waiter; waking all on each release made 8 + 7 + ... = 36
 
 
 def test_window_acquire_gives_up_when_stopped() -> None:
