@@ -57,7 +57,7 @@ from typing import cast
 from deployer.errors import SourceError
 from deployer.globs import compile_glob
 from deployer.headers import headers_for
-from deployer.model import LocalFile
+from deployer.model import Folder, LocalFile
 from deployer.settings import RECORD_BASENAME, Rule
 
 DEFAULT_EXCLUDES: tuple[str, ...] = (".git", ".github", ".env*", ".DS_Store", "Thumbs.db")
@@ -87,6 +87,7 @@ class WalkResult:
     found: tuple[Found, ...]  # sorted by rel
     warnings: tuple[str, ...]
     excluded: int
+    root: str = ""  # the folder walked (real path): a `Found.path` starts with it
 
 
 def rel_key(key: str, prefix: str) -> str:
@@ -297,7 +298,7 @@ def walk(source_dir: Path, exclude: tuple[str, ...] = ()) -> WalkResult:
                     f"Skipped `{rel}`: it is not a regular file (socket, FIFO or device)."
                 )
     found_sorted = tuple(by_rel[rel] for rel in sorted(by_rel))
-    return WalkResult(found=found_sorted, warnings=tuple(warnings), excluded=excluded)
+    return WalkResult(found=found_sorted, warnings=tuple(warnings), excluded=excluded, root=root)
 
 
 def _hash_into(
@@ -361,6 +362,7 @@ def scan(
             )
             continue
         items.append(found)
+    folder = Folder(walked.root + os.sep, len(prefix))
     del walked  # `items` holds the only references to the `Found`s now
     if not items:
         how = (
@@ -377,9 +379,10 @@ def scan(
     on_walked([prefix + cast(Found, item).rel for item in items])
 
     def make(found: Found, md5: str, size: int) -> LocalFile:
+        named = found.path == folder.root + found.rel  # not so for a non-NFC name
         return LocalFile(
             key=prefix + found.rel,
-            path=found.path,
+            where=folder if named else found.path,
             size=size,
             md5=md5,
             headers=headers_for(found.rel, content_type_rules, cache_control_rules),

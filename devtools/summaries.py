@@ -92,7 +92,7 @@ class Sample:
 
 def _file(key: str, size: int) -> LocalFile:
     headers = HTML_HEADERS if key.endswith(".html") else ASSET_HEADERS
-    return LocalFile(key=key, path=f"/w/dist/{key}", size=size, md5="0" * 32, headers=headers)
+    return LocalFile(key=key, where=f"/w/dist/{key}", size=size, md5="0" * 32, headers=headers)
 
 
 def _up(key: str, size: int, reason: Reason = Reason.NEW) -> Upload:

@@ -69,7 +69,7 @@ def local_file(tmp_path: Path, key: str, body: bytes, headers: Headers = HTML) -
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(body)
     return LocalFile(
-        key=key, path=str(path), size=len(body), md5=hashlib.md5(body).hexdigest(), headers=headers
+        key=key, where=str(path), size=len(body), md5=hashlib.md5(body).hexdigest(), headers=headers
     )
 
 
@@ -153,7 +153,7 @@ def test_copy_headers_replaces_headers_keeps_bytes_and_md5(
     body = b"\x89PNG fake image bytes"
     file = local_file(tmp_path, "img/logo.png", body, headers=Headers("text/plain", "no-cache"))
     etag = store.put_file(file)
-    new = LocalFile(file.key, file.path, file.size, file.md5, PNG)
+    new = LocalFile(file.key, file.where, file.size, file.md5, PNG)
     assert store.copy_headers(new) == etag  # same bytes, same single-part ETag
     state = store.head("img/logo.png")
     assert state is not None

@@ -12,6 +12,7 @@ import pytest
 import deployer.local as local
 from deployer.errors import SourceError
 from deployer.local import md5_file, rel_key, scan, walk
+from deployer.model import Folder
 from deployer.settings import RECORD_BASENAME, Rule
 
 
@@ -213,6 +214,25 @@ def test_nfd_names_become_nfc_keys(tmp_path: Path) -> None:
     assert file.key == unicodedata.normalize("NFC", "한글/café.html")
     assert file.key != nfd
     assert Path(file.path).exists()
+
+
+def test_files_named_as_their_keys_share_the_folder_instead_of_a_path(tmp_path: Path) -> None:
+    """A file whose name on disk is its key's keeps no path string of its own (it is the
+    folder's root plus the key without the prefix); one whose name is not NFC keeps the
+    path the walk found. Either way `path` opens the right file."""
+    write(tmp_path, "assets/app.js", "js")
+    write(tmp_path, "index.html", "home")
+    nfd = unicodedata.normalize("NFD", "café.html")
+    write(tmp_path, nfd, "page")
+    files = {f.key: f for f in scan(tmp_path, "v2/", (), (), ()).files}
+    named, renamed = files["v2/assets/app.js"], files[unicodedata.normalize("NFC", "v2/café.html")]
+    assert isinstance(named.where, Folder)
+    assert named.where.root == os.path.realpath(tmp_path) + os.sep
+    assert named.path == os.path.join(os.path.realpath(tmp_path), "assets", "app.js")
+    assert renamed.where == os.path.join(os.path.realpath(tmp_path), nfd)
+    assert renamed.path == renamed.where
+    assert [Path(f.path).read_text() for f in (named, renamed)] == ["js", "page"]
+    assert files["v2/index.html"].where is named.where  # one Folder for the whole scan
 
 
 def test_nfc_nfd_collision_keeps_nfc(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ JS = Headers("text/javascript; charset=utf-8", "public, max-age=31536000, immuta
 
 
 def lf(key: str, size: int = 100, headers: Headers = JS) -> LocalFile:
-    return LocalFile(key=key, path=f"/src/{key}", size=size, md5="0" * 32, headers=headers)
+    return LocalFile(key=key, where=f"/src/{key}", size=size, md5="0" * 32, headers=headers)
 
 
 def up(key: str, reason: Reason = Reason.NEW, size: int = 100) -> Upload:

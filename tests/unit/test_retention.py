@@ -32,7 +32,7 @@ def md5(data: str) -> str:
 
 
 def lf(key: str, data: str = "x", headers: Headers = JS) -> LocalFile:
-    return LocalFile(key=key, path=f"/src/{key}", size=len(data), md5=md5(data), headers=headers)
+    return LocalFile(key=key, where=f"/src/{key}", size=len(data), md5=md5(data), headers=headers)
 
 
 def remote(key: str, data: str = "x") -> RemoteObject:
