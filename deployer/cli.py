@@ -183,6 +183,11 @@ def _deploy(
     origins: Mapping[str, str],
 ) -> None:
     """Validate, authenticate and deploy; `target` gets [bucket, prefix] once known."""
+    from deployer import early  # noqa: PLC0415
+
+    # The first connections open (TCP, TLS) while pydantic is imported and the inputs
+    # are checked; nothing is sent on them before (`early.py`).
+    opened = early.open_early(flags, env)
     from deployer import deploy  # noqa: PLC0415  (keep `--help` fast)
     from deployer.credentials import describe, mask_keys, static_keys  # noqa: PLC0415
     from deployer.settings import load_settings  # noqa: PLC0415
@@ -197,7 +202,7 @@ def _deploy(
 
         made = make_session(settings, env, runner.mask)
         runner.info(describe(settings, env))
-        store, cdn = deploy.connect(settings, made, runner, env=env)
+        store, cdn = deploy.connect(settings, made, runner, env=env, early=opened)
     else:
         # Keys known up front sign the first requests; botocore comes only when needed.
         mask_keys(keys, runner.mask)
@@ -208,7 +213,7 @@ def _deploy(
 
             return session_for_keys(keys, settings.aws_region)
 
-        store, cdn = deploy.connect(settings, session, runner, keys=keys, env=env)
+        store, cdn = deploy.connect(settings, session, runner, keys=keys, env=env, early=opened)
     deploy.run(settings, store, cdn, runner, outcome)
 
 

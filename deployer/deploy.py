@@ -71,6 +71,7 @@ if TYPE_CHECKING:
 
     from deployer.aws import AnySession
     from deployer.credentials import Keys
+    from deployer.early import Early
 
 _T = TypeVar("_T")
 _I = TypeVar("_I")
@@ -222,8 +223,12 @@ def connect(
     *,
     keys: Keys | None = None,
     env: Mapping[str, str] | None = None,
+    early: Early | None = None,
 ) -> tuple[Store, CDN]:
     """The real store and CDN for these settings (wrapped for a dry run).
+
+    `early`: connections opened before the settings were validated (`early.py`), handed
+    to the store's wire when they go where it does, closed otherwise.
 
     `session` may be a function that makes it. With `keys` known up front
     (`credentials.static_keys`) and a bucket address `endpoints.s3_target` resolves, the
@@ -256,6 +261,8 @@ def connect(
         wire = make_wire(target, credentials) if target is not None else None
     else:
         credentials = get_session().get_credentials()
+    if early is not None:
+        early.hand_over(wire)
     store: Store = S3Store(
         s3_client,
         settings.bucket,

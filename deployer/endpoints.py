@@ -26,11 +26,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from deployer.awsconfig import config_path, ignores_configured_endpoints
 from deployer.s3wire import Target, host_port
-from deployer.settings import Settings
 
 TOTAL_ATTEMPTS = 6  # 1 try + 5 retries; standard mode backs off up to 20 s between them
 CONNECT_TIMEOUT_S = 10
@@ -47,13 +47,27 @@ BOTOCORE_ENDPOINT_VARIABLES = (
     "AWS_DEFAULT_PROFILE",
     "AWS_S3_US_EAST_1_REGIONAL_ENDPOINT",
 )
+
+
+class Place(Protocol):
+    """Where the bucket is, as the inputs say: the validated `Settings`, or the raw inputs
+    guessed before validation (`early.py`). Nothing here needs pydantic."""
+
+    @property
+    def aws_region(self) -> str: ...
+    @property
+    def bucket(self) -> str: ...
+    @property
+    def endpoint_url(self) -> str | None: ...
+
+
 _COMMERCIAL_REGION = re.compile(
     r"(us|eu|ap|sa|ca|me|af|il|mx)-(central|north|south|east|west|"
     r"northeast|northwest|southeast|southwest)-\d{1,2}"
 )
 
 
-def s3_endpoint(settings: Settings, env: Mapping[str, str] | None = None) -> str | None:
+def s3_endpoint(settings: Place, env: Mapping[str, str] | None = None) -> str | None:
     """The custom S3 endpoint in effect, if any: the input first, then the variables,
     unless `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` says to ignore them (as botocore does:
     an explicit endpoint still counts, configured ones do not)."""
@@ -69,7 +83,7 @@ def s3_endpoint(settings: Settings, env: Mapping[str, str] | None = None) -> str
     return None
 
 
-def s3_target(settings: Settings, env: Mapping[str, str]) -> Target | None:
+def s3_target(settings: Place, env: Mapping[str, str]) -> Target | None:
     """The bucket's address when it can be known without botocore (see the module doc)."""
     region = settings.aws_region
     endpoint = s3_endpoint(settings, env)

@@ -6,6 +6,7 @@ this table; `tests/unit/test_interface.py` checks that they agree.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -230,3 +231,17 @@ OUTPUTS: tuple[OutputSpec, ...] = (
 
 INPUT_NAMES = tuple(spec.name for spec in INPUTS)
 INPUTS_BY_NAME = {spec.name: spec for spec in INPUTS}
+
+
+def pick(name: str, flags: Mapping[str, str | None], env: Mapping[str, str]) -> str | None:
+    """The raw value of input `name`: its flag, else the runner's `INPUT_<NAME>`, else the
+    plain variable; a blank one counts as unset. None when unset everywhere."""
+    spec = INPUTS_BY_NAME[name]
+    flag = flags.get(name)
+    if flag is not None and flag != "":
+        return flag
+    for var in (spec.env_input, spec.env_var):
+        value = env.get(var)
+        if value is not None and value.strip() != "":
+            return value
+    return None

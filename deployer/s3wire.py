@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol
 from urllib.parse import quote, urlsplit
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
     from xml.etree.ElementTree import Element
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -459,10 +460,13 @@ class _HTTPConnection(http.client.HTTPConnection):
 
     read_timeout: float = 60.0
     netloc: str = ""  # the Target.netloc it was opened for
+    opened_in: float = 0.0  # seconds its TCP (and TLS) handshakes took
 
     def connect(self) -> None:
+        started = time.monotonic()
         super().connect()
         self.sock.settimeout(self.read_timeout)
+        self.opened_in = time.monotonic() - started
 
 
 class _HTTPSConnection(_HTTPConnection, http.client.HTTPSConnection):
@@ -586,7 +590,8 @@ class Wire:
         self._lock = threading.Lock()
         # Told when a connection is idle again, or one being opened ahead is done.
         self._ready = threading.Condition(self._lock)
-        self._opening = 0  # connections being opened ahead (`prepare`)
+        self._opening = 0  # connections being opened ahead (`prepare`, `adopt`)
+        self._early = 0  # connections adopted that later `prepare` calls need not open
         self._waiting = 0  # requests waiting for one of them
         # Seconds the first answered request took on the wire, from asking for a
         # connection (opened for it, or waited for) to the answer's status line: about
@@ -735,6 +740,7 @@ class Wire:
                 raise BodyChangedError(length, len(payload))
             asked = time.monotonic()
             conn = self._connection(target)
+            sent, ready = time.monotonic(), conn.sock is not None  # opened ahead?
             cut: OSError | None = None  # the body could not be sent in full
             try:
                 try:
@@ -749,7 +755,13 @@ class Wire:
                 connected = True
                 response = conn.getresponse()
                 if self.first_answer_s is None:
-                    self.first_answer_s = time.monotonic() - asked
+                    # Its connection's opening and the request: what the link costs a
+                    # first request, whether the connection was opened for it, waited
+                    # for, or opened long before (`early.py`).
+                    now = time.monotonic()
+                    self.first_answer_s = (
+                        max(now - asked, conn.opened_in + now - sent) if ready else now - asked
+                    )
                 data = response.read()
                 if cut is not None and response.status < 300:
                     raise cut
@@ -808,6 +820,9 @@ class Wire:
         """Open one connection (TCP and TLS handshakes) and keep it idle for the next
         request; a failure here is left for that request to meet and report."""
         with self._lock:
+            if self._early:  # one opened before the wire existed stands in for it
+                self._early -= 1
+                return
             self._opening += 1
         conn = self._new_connection(self.target)
         try:
@@ -872,24 +887,62 @@ class Wire:
         conn.close()  # to the host before a redirect
 
     def _new_connection(self, target: Target) -> _HTTPConnection:
-        host = target.netloc
-        conn: _HTTPConnection
+        context = None
         if target.scheme == "https":
             with self._lock:
                 if self._context is None:
-                    try:
-                        self._context = ssl.create_default_context(cafile=self.ca_file)
-                    except OSError as err:  # ssl.SSLError included
-                        reason = getattr(err, "strerror", None) or str(err)
-                        raise WireCABundleError(self.ca_file or "", reason) from None
+                    self._context = tls_context(self.ca_file)
                 context = self._context
-            conn = _HTTPSConnection(host, timeout=self.connect_timeout, context=context)
-        else:
-            conn = _HTTPConnection(host, timeout=self.connect_timeout)
-        conn.read_timeout = self.read_timeout
-        conn.netloc = host
-        conn.blocksize = BLOCK_SIZE
-        return conn
+        return new_connection(target, context, self.connect_timeout, self.read_timeout)
+
+    def adopt(
+        self, opening: Sequence[Future[http.client.HTTPConnection]], *, stands_in: int
+    ) -> None:
+        """Take connections being opened before this wire existed (`early.py`), each a
+        Future of a connection to this wire's target: requests wait for them as for
+        `prepare`'s, and the next `stands_in` calls of `prepare` open none."""
+        with self._ready:
+            self._opening += len(opening)
+            self._early += min(stands_in, len(opening))
+        for future in opening:
+            future.add_done_callback(self._adopted)
+
+    def _adopted(self, future: Future[http.client.HTTPConnection]) -> None:
+        conn = None if future.cancelled() or future.exception() else future.result()
+        with self._ready:
+            self._opening -= 1
+            if isinstance(conn, _HTTPConnection) and conn.netloc == self.target.netloc:
+                self._idle.append(conn)
+                conn = None
+            self._ready.notify_all()  # as in `prepare`: every waiter checks again
+        if conn is not None:
+            conn.close()
+
+
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """The context that verifies the server's certificate with `ca_file` (None: the
+    system's); raises WireCABundleError for a bundle that cannot be read."""
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except OSError as err:  # ssl.SSLError included
+        reason = getattr(err, "strerror", None) or str(err)
+        raise WireCABundleError(ca_file or "", reason) from None
+
+
+def new_connection(
+    target: Target, context: ssl.SSLContext | None, connect_timeout: float, read_timeout: float
+) -> _HTTPConnection:
+    """A connection to `target`, not opened yet (`connect()`, or the first request,
+    opens it); `context` is required for HTTPS."""
+    conn: _HTTPConnection
+    if target.scheme == "https":
+        conn = _HTTPSConnection(target.netloc, timeout=connect_timeout, context=context)
+    else:
+        conn = _HTTPConnection(target.netloc, timeout=connect_timeout)
+    conn.read_timeout = read_timeout
+    conn.netloc = target.netloc
+    conn.blocksize = BLOCK_SIZE
+    return conn
 
 
 def _dropped(conn: http.client.HTTPConnection) -> bool:

@@ -31,7 +31,7 @@ from pydantic import (
 from deployer.concurrency import CAP
 from deployer.errors import ConfigError, InputProblem
 from deployer.globs import compile_glob
-from deployer.interface import ENV_PREFIX, INPUTS, INPUTS_BY_NAME
+from deployer.interface import ENV_PREFIX, INPUTS, pick
 
 RECORD_BASENAME = ".s3-cloudfront-deploy.json"
 
@@ -452,18 +452,6 @@ def _local(info: ValidationInfo) -> bool:
     return bool((info.context or {}).get("local"))
 
 
-def _pick(spec_name: str, flags: Mapping[str, str | None], env: Mapping[str, str]) -> str | None:
-    spec = INPUTS_BY_NAME[spec_name]
-    flag = flags.get(spec_name)
-    if flag is not None and flag != "":
-        return flag
-    for var in (spec.env_input, spec.env_var):
-        value = env.get(var)
-        if value is not None and value.strip() != "":
-            return value
-    return None
-
-
 def load_settings(
     flags: Mapping[str, str | None],
     env: Mapping[str, str],
@@ -479,9 +467,9 @@ def load_settings(
     """
     raw: dict[str, Any] = {}
     for spec in INPUTS:
-        value = _pick(spec.name, flags, env)
+        value = pick(spec.name, flags, env)
         raw[spec.name] = spec.default if value is None else value
-    if _pick("aws-region", flags, env) is None:
+    if pick("aws-region", flags, env) is None:
         raw["aws-region"] = env.get("AWS_DEFAULT_REGION", "").strip() or "us-east-1"
     workspace = Path(env.get("GITHUB_WORKSPACE") or cwd).resolve()
     raw["workspace"] = workspace
