@@ -308,15 +308,14 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
     arenas costs nothing measurable. Not glibc (musl, macOS): nothing to do.
     """
     import ctypes  # noqa: PLC0415
-    import ctypes.util  # noqa: PLC0415
     import os  # noqa: PLC0415
 
     if os.environ.get("MALLOC_ARENA_MAX"):
         return  # the user's own setting wins
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name) if name else None
-        mallopt = getattr(libc, "mallopt", None)
+        # The process's own symbols, libc's among them (`ctypes.util.find_library` would
+        # run `ldconfig -p` in a subprocess to find the same library by name).
+        mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
         if mallopt is not None and "glibc" in (os.confstr("CS_GNU_LIBC_VERSION") or ""):
             mallopt(_M_ARENA_MAX, arenas)
     except (OSError, ValueError):

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from deployer import endpoints
+from deployer import concurrency, endpoints
 from deployer.ahead import FIRST
 from deployer.awsconfig import BlankCABundleError, ca_bundle
 from deployer.interface import pick
@@ -111,6 +111,7 @@ def open_early(
             context = tls_context(ca_file)
         except (BlankCABundleError, WireCABundleError):
             return None
+    concurrency.limit_malloc_arenas()  # before the first thread (see there)
     opening: list[Opening] = []
     for _ in range(count):
         future: Opening = Future()
