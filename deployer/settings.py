@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -429,7 +430,7 @@ class Settings(BaseModel):
     def _endpoint(cls, value: str | None) -> str | None:
         if value is not None:
             value = value.strip().rstrip("/")
-            if not _ENDPOINT_RE.match(value):
+            if not _ENDPOINT_RE.match(value) or not _host_and_port(value):
                 raise ValueError(
                     f"`{value}` is not an http(s) URL; use e.g. "
                     "`https://<account>.r2.cloudflarestorage.com`"
@@ -445,6 +446,17 @@ class Settings(BaseModel):
         """Every secret value, for masking."""
         values = (self.aws_access_key_id, self.aws_secret_access_key, self.aws_session_token)
         return tuple(v.get_secret_value() for v in values if v is not None)
+
+
+def _host_and_port(url: str) -> bool:
+    """The URL has a host and, if any, a port number (`http://[::1` and `http://h:x` fail
+    here, not later as an unexpected error)."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    return bool(parts.hostname)
 
 
 def _local(info: ValidationInfo) -> bool:

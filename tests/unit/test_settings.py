@@ -331,6 +331,15 @@ def test_bad_endpoint(workspace: Path) -> None:
     assert load(workspace, endpoint_url="http://127.0.0.1:9000/").endpoint_url == (
         "http://127.0.0.1:9000"
     )
+    assert load(workspace, endpoint_url="http://[::1]:9000").endpoint_url == "http://[::1]:9000"
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:port", "https://:443"])
+def test_an_endpoint_without_a_usable_host_or_port_is_an_input_error(
+    workspace: Path, url: str
+) -> None:
+    """Such URLs pass a loose pattern, and used to end later in an unexpected error."""
+    assert "http(s) URL" in problems(workspace, endpoint_url=url)["endpoint-url"]
 
 
 def test_all_problems_at_once(workspace: Path) -> None:
