@@ -99,8 +99,17 @@ def open_early(
     flags: Mapping[str, str | None], env: Mapping[str, str], count: int = FIRST + FIRST_REQUESTS
 ) -> Early | None:
     """Start opening `count` connections to the guessed address; None when there is none
-    (or its CA bundle cannot be read: the deploy reports that itself)."""
-    target = guess(flags, env)
+    (or its CA bundle cannot be read: the deploy reports that itself).
+
+    Never raises: the inputs are not validated yet, and a malformed one (a bucket written
+    `s3://site/x`, an endpoint `http://[::1`) must get its one clear error from the
+    settings, not an exception from here."""
+    try:
+        target = guess(flags, env)
+        if target is not None:
+            http.client.HTTPConnection(target.netloc)  # raises for an unusable host:port
+    except Exception:  # any malformed input: no early connections, the settings say why
+        return None
     if target is None:
         return None
     ca_file = None
