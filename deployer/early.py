@@ -25,7 +25,6 @@ from __future__ import annotations
 import http.client
 import os
 import threading
-import urllib.request
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -61,17 +60,9 @@ def guess(flags: Mapping[str, str | None], env: Mapping[str, str]) -> Target | N
     endpoint = pick("endpoint-url", flags, env)
     place = RawPlace(region.strip(), bucket, endpoint.strip().rstrip("/") if endpoint else None)
     target = endpoints.s3_target(place, env)
-    if target is None or _proxied(target):
+    if target is None or endpoints.behind_proxy(target):
         return None
     return target
-
-
-def _proxied(target: Target) -> bool:
-    """An HTTP proxy applies to the address (as `s3.make_wire` decides)."""
-    host = target.netloc.rsplit(":", 1)[0] if "]" not in target.netloc else target.netloc
-    return bool(urllib.request.getproxies().get(target.scheme)) and not bool(
-        urllib.request.proxy_bypass(host)
-    )
 
 
 @dataclass(frozen=True, slots=True)

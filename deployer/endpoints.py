@@ -104,6 +104,18 @@ def s3_target(settings: Place, env: Mapping[str, str]) -> Target | None:
     return Target("https", f"{settings.bucket}.{host}", "", region)
 
 
+def behind_proxy(target: Target) -> bool:
+    """An HTTP proxy is configured for `target` (and does not bypass its host): botocore
+    honours proxies and `http.client` does not, so such a bucket is reached through
+    botocore only (`s3.make_wire`, `early.guess`)."""
+    import urllib.request  # noqa: PLC0415
+
+    host = target.netloc.rsplit(":", 1)[0] if "]" not in target.netloc else target.netloc
+    return bool(urllib.request.getproxies().get(target.scheme)) and not bool(
+        urllib.request.proxy_bypass(host)
+    )
+
+
 def _has_aws_config(env: Mapping[str, str]) -> bool:
     """A non-empty AWS config file (it may set endpoints, FIPS or dual-stack)."""
     path = config_path(env)

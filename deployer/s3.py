@@ -164,10 +164,7 @@ def _endpoint_host(client: S3Client) -> str:
 def make_wire(target: Target, credentials: CredentialSource) -> Wire | None:
     """An `s3wire.Wire` to `target`, unless an HTTP proxy is configured for it (botocore
     honours proxies, http.client does not: every request then stays on botocore)."""
-    import urllib.request  # noqa: PLC0415
-
-    host = target.netloc.rsplit(":", 1)[0] if "]" not in target.netloc else target.netloc
-    if urllib.request.getproxies().get(target.scheme) and not urllib.request.proxy_bypass(host):
+    if endpoints.behind_proxy(target):
         return None
     wire = Wire(
         target,
