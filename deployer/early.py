@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from deployer import concurrency, endpoints
 from deployer.ahead import FIRST
 from deployer.awsconfig import BlankCABundleError, ca_bundle
-from deployer.interface import pick
+from deployer.interface import pick, region_input
 from deployer.s3wire import Target, Wire, WireCABundleError, new_connection, tls_context
 
 Opening = Future[http.client.HTTPConnection]
@@ -56,7 +56,7 @@ def guess(flags: Mapping[str, str | None], env: Mapping[str, str]) -> Target | N
         return None
     if pick("aws-access-key-id", flags, env) is None and not env.get("AWS_ACCESS_KEY_ID"):
         return None
-    region = pick("aws-region", flags, env) or env.get("AWS_DEFAULT_REGION", "") or "us-east-1"
+    region = region_input(flags, env)
     endpoint = pick("endpoint-url", flags, env)
     place = RawPlace(region.strip(), bucket, endpoint.strip().rstrip("/") if endpoint else None)
     target = endpoints.s3_target(place, env)

@@ -245,3 +245,11 @@ def pick(name: str, flags: Mapping[str, str | None], env: Mapping[str, str]) -> 
         if value is not None and value.strip() != "":
             return value
     return None
+
+
+def region_input(flags: Mapping[str, str | None], env: Mapping[str, str]) -> str:
+    """The raw `aws-region`: the input (`pick`), else `AWS_DEFAULT_REGION`, else
+    `us-east-1`."""
+    return (
+        pick("aws-region", flags, env) or env.get("AWS_DEFAULT_REGION", "").strip() or ("us-east-1")
+    )

@@ -32,7 +32,7 @@ from pydantic import (
 from deployer.concurrency import CAP
 from deployer.errors import ConfigError, InputProblem
 from deployer.globs import compile_glob
-from deployer.interface import ENV_PREFIX, INPUTS, pick
+from deployer.interface import ENV_PREFIX, INPUTS, pick, region_input
 
 RECORD_BASENAME = ".s3-cloudfront-deploy.json"
 
@@ -481,8 +481,7 @@ def load_settings(
     for spec in INPUTS:
         value = pick(spec.name, flags, env)
         raw[spec.name] = spec.default if value is None else value
-    if pick("aws-region", flags, env) is None:
-        raw["aws-region"] = env.get("AWS_DEFAULT_REGION", "").strip() or "us-east-1"
+    raw["aws-region"] = region_input(flags, env)
     workspace = Path(env.get("GITHUB_WORKSPACE") or cwd).resolve()
     raw["workspace"] = workspace
     raw["run_id"] = env.get("GITHUB_RUN_ID") or f"local-{uuid.uuid4().hex}"

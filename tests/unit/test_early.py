@@ -45,6 +45,7 @@ def validated(tmp_path: Path, flags: Mapping[str, str | None], env: Mapping[str,
         ({"bucket": "www.example.com", "aws-region": "eu-central-1"}, KEYS),  # path style
         ({"bucket": "my-site"}, {**KEYS, "AWS_DEFAULT_REGION": "sa-east-1"}),
         ({"bucket": "my-site"}, KEYS),  # us-east-1 by default
+        ({"bucket": "my-site"}, {**KEYS, "AWS_DEFAULT_REGION": " "}),  # blank: the default
         ({}, {**KEYS, "INPUT_BUCKET": "my-site", "INPUT_AWS-REGION": "us-west-2"}),  # runner
         ({}, {**KEYS, "S3CFD_BUCKET": "my-site", "AWS_REGION": "eu-north-1"}),  # local
         ({"bucket": "my-site", "endpoint-url": "http://127.0.0.1:8333/"}, KEYS),
