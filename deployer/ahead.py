@@ -7,10 +7,16 @@ it is pure waste: a deploy that sends nothing needs only the listing's connectio
 
 So a few (`FIRST`) open at the start, for the handful of files a usual push changes, and
 more only for uploads the bucket's first listing page makes certain: the local keys a
-bucket listed whole (one page) lacks, up to the window's limit (which the first page may
-have widened for a far bucket: `concurrency.Controller.seed`). That is decided once both
-the walk's keys and the first page are known, whichever comes second. A bucket of more
-than a page opens no more ahead: its ranges' connections are there for the uploads.
+bucket listed whole (one page) lacks. That is decided once both the walk's keys and the
+first page are known, whichever comes second, and again whenever the window moves: as
+many as the window reaches (`concurrency.Window.reach`: its limit, or the one it doubles
+to if this round shows a gain; the first page may have widened it for a far bucket,
+`concurrency.Controller.seed`), never more than the certain uploads. The doubled window's
+requests then find their connections open: on a far link a request on a new connection
+takes two round trips instead of one, and the round after a doubling is the one that
+judges it, so each doubling would otherwise cost a round trip more (measured at 180 ms
+round trips: 1,000 files, see BENCHMARKS.md). A bucket of more than a page opens no more
+ahead: its ranges' connections are there for the uploads.
 """
 
 from __future__ import annotations
@@ -33,21 +39,27 @@ def certain_uploads(keys: Sequence[str], first_page: tuple[list[RemoteObject], b
 
 
 class Ahead:
-    """Opens the connections beyond `FIRST` once both halves are known (thread-safe)."""
+    """Opens the connections beyond `FIRST`: once both halves are known, then each time the
+    window moves (thread-safe)."""
 
-    def __init__(self, limit: Callable[[], int], open_one: Callable[[], object]) -> None:
-        self.limit = limit  # the window's limit when decided
+    def __init__(self, reach: Callable[[], int], open_one: Callable[[], object]) -> None:
+        self.reach = reach  # the most requests the window may soon have in flight
         self.open_one = open_one
         self._lock = threading.Lock()
         self._keys: Sequence[str] | None = None
         self._page: tuple[list[RemoteObject], bool] | None = None
-        self._decided = False
+        self._certain: int | None = None  # uploads the first page makes certain, once known
+        self._asked = FIRST  # connections asked for so far (`FIRST` by the deploy)
 
     def walked(self, keys: Sequence[str]) -> None:
         self._decide(keys=keys)
 
     def listed(self, first_page: tuple[list[RemoteObject], bool]) -> None:
         self._decide(page=first_page)
+
+    def moved(self) -> None:
+        """The window's limit moved: open what its new reach needs, if anything."""
+        self._decide()
 
     def _decide(
         self,
@@ -56,11 +68,17 @@ class Ahead:
         page: tuple[list[RemoteObject], bool] | None = None,
     ) -> None:
         with self._lock:
-            self._keys = keys if keys is not None else self._keys
-            self._page = page if page is not None else self._page
-            if self._keys is None or self._page is None or self._decided:
-                return
-            self._decided = True
-            more = min(self.limit(), certain_uploads(self._keys, self._page)) - FIRST
+            if self._certain is None:
+                self._keys = keys if keys is not None else self._keys
+                self._page = page if page is not None else self._page
+                if self._keys is None or self._page is None:
+                    return
+                self._certain = certain_uploads(self._keys, self._page)
+                self._keys = self._page = None  # not held for the rest of the deploy
+            more = min(self.reach(), self._certain) - self._asked
+            self._asked += max(0, more)
         for _ in range(more):
-            self.open_one()
+            try:
+                self.open_one()
+            except RuntimeError:  # the deploy's pool has shut down: no request is left
+                return

@@ -43,13 +43,16 @@ INITIAL = 16
 SAMPLES = 16  # finished requests of one epoch before it is judged (about one round trip)
 GAIN = 1.2  # a doubling must raise throughput by at least this factor to keep growing
 # The first window is sized for this many requests a second over the first request's
-# time on the wire (about two round trips): 800 a second over one round trip, what
-# loopback SeaweedFS carried with 16 in flight. Loopback answers in 2-30 ms and keeps 16;
-# it is 32 from 80 ms (a 40 ms round trip), 64 at 80 ms round trips, 128 at 160 ms, and
-# 256 (the cap) from 640 ms: 180 ms round trips with TLS 1.2. S3 takes 3,500 writes a
-# second per prefix, so no first window here can throttle it; past the seed the window
-# grows only as measured throughput grows.
-SEED_RATE = 400.0
+# time on the wire (about two round trips: 2,000 a second over one round trip), near what
+# this program and a local SeaweedFS carry on loopback (1,500-1,800 requests a second at 32
+# and 64 in flight, the growth log of a cold run). Loopback answers in 2-30 ms and keeps
+# 16; a 20 ms round trip starts at 32, 80 ms at 128 and 180 ms at the cap, 256. Each
+# doubling after the seed costs about two round trips (one to fill the window, one to
+# judge it): at 180 ms that was 0.4-0.6 s of a 1,000-file deploy when the seed was 400 a
+# second (BENCHMARKS.md). S3 takes 3,500 writes a second per prefix and answers more with
+# SlowDown, which halves the window at once; past the seed it grows only as measured
+# throughput grows.
+SEED_RATE = 1000.0
 Reason = Literal["link", "grow", "undo", "throttled", "timeout"]
 
 
@@ -101,6 +104,14 @@ class Controller:
         old, self.limit = self.limit, limit
         self.best_limit = self._burst = limit
         return Change(old, limit, "link", 0.0)
+
+    def reach(self) -> int:
+        """The limit the current epoch grows to if it shows a gain (the limit itself when
+        it cannot grow): what connections are worth opening before it is judged."""
+        if self.fixed or not self.growing:
+            return self.limit
+        step = self.limit if self.doubling else max(1, self.limit // 8)
+        return min(self.cap, self.limit + step)
 
     def started(self) -> int:
         """A request starts; returns the epoch to hand back to `finished` or `throttled`.
@@ -211,6 +222,12 @@ class Window:
     @property
     def limit(self) -> int:
         return self.controller.limit
+
+    @property
+    def reach(self) -> int:
+        """The limit the window grows to next if throughput grows (`Controller.reach`)."""
+        with self._cond:
+            return self.controller.reach()
 
     def acquire(self, stop: threading.Event) -> tuple[int, float, int] | None:
         """Wait for room; None when `stop` is set first. Returns the request's token."""

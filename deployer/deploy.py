@@ -435,6 +435,7 @@ class _Deployment:
             settings, cdn, outcome, log.info, self.warn, clock=clock
         )
         self.window = Window(concurrency.controller_for(settings.concurrency), on_change=self.moved)
+        self.opening: ahead.Ahead | None = None  # connections opened ahead, once the pool runs
 
     def run(self) -> None:
         settings, store, log, outcome = self.settings, self.store, self.log, self.outcome
@@ -453,7 +454,8 @@ class _Deployment:
             # as many as the uploads need (`ahead.py`); the rest of the listing, in ranges
             # cut at the local keys (`listing.py`), starts as soon as the walk has found
             # them.
-            opening = ahead.Ahead(lambda: self.window.limit, partial(pool.submit, store.prepare))
+            opening = ahead.Ahead(lambda: self.window.reach, partial(pool.submit, store.prepare))
+            self.opening = opening
             listed = listing.Listing(
                 partial(store.list_objects, prefix),
                 pool.submit(self.first_page, opening, prefix),
@@ -640,9 +642,12 @@ class _Deployment:
         return page
 
     def moved(self, change: Change) -> None:
-        """The window's limit changed: say so at debug level (`RUNNER_DEBUG=1`, `--debug`)."""
+        """The window's limit changed: say so at debug level (`RUNNER_DEBUG=1`, `--debug`),
+        and open the connections its new reach needs (`ahead.py`)."""
         rate = f", ~{change.rate:.0f} requests/s" if change.rate else ""
         self.log.debug(f"Requests in flight: {change.old} -> {change.new} ({change.reason}{rate})")
+        if self.opening is not None:
+            self.opening.moved()
 
     def warn(self, text: str, title: str) -> None:
         with self.lock:

@@ -1,5 +1,6 @@
 """Connections opened ahead: a few at the start, more only for uploads the first listing
-page makes certain, decided once the walk and the first page are both known."""
+page makes certain, decided once the walk and the first page are both known, and again
+as the window's reach moves."""
 
 from __future__ import annotations
 
@@ -76,3 +77,38 @@ def test_the_two_halves_from_two_threads_decide_once() -> None:
         for thread in threads:
             thread.join()
         assert opened.count == 64 - ahead.FIRST
+
+
+def test_each_move_of_the_window_opens_what_its_reach_adds_within_the_certain_uploads() -> None:
+    opened = Opened()
+    reach = [32]
+    opening = ahead.Ahead(lambda: reach[0], opened)
+    opening.moved()
+    assert opened.count == 0  # nothing known yet: nothing opened
+    opening.walked([f"k{i}" for i in range(500)])
+    opening.listed(page([]))
+    assert opened.count == 32 - ahead.FIRST
+    reach[0] = 64  # the window doubled to 32, and may double again
+    opening.moved()
+    assert opened.count == 64 - ahead.FIRST
+    reach[0] = 32  # the doubling was undone: what is open stays open, nothing more
+    opening.moved()
+    assert opened.count == 64 - ahead.FIRST
+    reach[0] = 1024  # never beyond the 500 certain uploads
+    opening.moved()
+    assert opened.count == 500 - ahead.FIRST
+
+
+def test_a_move_after_the_pool_shut_down_opens_nothing_and_raises_nothing() -> None:
+    """The window's last move can come as the deploy's pool shuts down; `submit` then
+    raises RuntimeError, which must not end the request whose release moved it."""
+
+    def shut_down() -> None:
+        raise RuntimeError("cannot schedule new futures after shutdown")
+
+    reach = [32]
+    opening = ahead.Ahead(lambda: reach[0], shut_down)
+    opening.walked(["a", "b", "c", "d"] * 20)
+    opening.listed(page([]))  # raises nothing
+    reach[0] = 64
+    opening.moved()  # nor here

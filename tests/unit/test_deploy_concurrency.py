@@ -90,24 +90,29 @@ class FarStore(SlowStore):
 
 def test_a_far_bucket_starts_with_a_wider_window(tmp_path: Path) -> None:
     """A first request of 360 ms (180 ms round trips) on a first deploy: the window starts
-    at 128 (said at debug level), a connection is opened ahead for every upload it can
+    at the cap (said at debug level), a connection is opened ahead for every upload it can
     hold (all 126 are certain: the bucket is empty), and more than 16 PUTs run at once."""
     store = FarStore(Events(), 0.36)
     world = world_with(tmp_path, store)
     outcome = world.deploy()
     assert len(outcome.uploaded) == len(FILES) + 5
-    assert "Requests in flight: 16 -> 128 (link)" in world.log.debugs
+    assert "Requests in flight: 16 -> 256 (link)" in world.log.debugs
     assert store.prepared == len(FILES) + 5 + 1  # the files and the record
     assert store.most > concurrency.INITIAL
 
 
 def test_a_near_bucket_keeps_the_first_window(tmp_path: Path) -> None:
-    """A first request of a millisecond: 16, and 16 connections opened ahead."""
+    """A first request of a millisecond: the window starts at 16. Connections open ahead
+    for what it reaches (32: its doubling) and more as it grows, never beyond the certain
+    uploads."""
     store = FarStore(Events(), 0.001)
     world = world_with(tmp_path, store)
     world.deploy()
     assert not any("(link)" in line for line in world.log.debugs)
-    assert store.prepared == concurrency.INITIAL
+    grown = [line for line in world.log.debugs if "(grow" in line]
+    assert grown, world.log.debugs  # this store carries more at every doubling
+    assert concurrency.INITIAL * 2 <= store.prepared <= len(FILES) + 5 + 1
+    assert store.most <= store.prepared
 
 
 def test_a_deploy_that_sends_nothing_opens_only_the_first_few(tmp_path: Path) -> None:
