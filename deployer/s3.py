@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -814,7 +815,28 @@ def _stopped_answering(operation: str, key: str, cause: str, short: str) -> S3Er
 
 
 def _read_bytes(file: LocalFile) -> bytes:
-    return Path(file.path).read_bytes()
+    """The file's bytes, up to one more than the size it was hashed at (so a file that
+    grew since shows it), in as few system calls as Python allows: open, read, close.
+
+    `Path.read_bytes` makes seven or eight (two or three `fstat`, an `ioctl`, an `lseek`,
+    a read to meet the end of the file). Each one lets go of the GIL, and with a window of
+    up to 256 uploads every one is a hand-over between threads: 800 futex calls per file
+    under `strace`, almost all of them the GIL."""
+    fd = os.open(file.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        wanted = file.size + 1
+        chunks: list[bytes] = []
+        while wanted > 0:
+            chunk = os.read(fd, wanted)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            wanted -= len(chunk)
+            if wanted == 1:  # all the bytes it was hashed with: a file ends short of a read
+                break
+        return b"".join(chunks)  # one chunk: that chunk itself, not a copy
+    finally:
+        os.close(fd)
 
 
 def _unreadable(file: LocalFile, err: OSError) -> S3Error:
