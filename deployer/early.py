@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import ssl
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future
@@ -72,6 +73,7 @@ class Early:
     target: Target
     ca_file: str | None
     opening: tuple[Opening, ...]
+    context: ssl.SSLContext | None = None  # over TLS: the one they were opened with
 
     def hand_over(self, wire: Wire | None) -> None:
         """Give the connections to `wire` if it goes where they do; else close them."""
@@ -80,7 +82,8 @@ class Early:
             and (wire.target.scheme, wire.target.netloc) == (self.target.scheme, self.target.netloc)
             and wire.ca_file == self.ca_file
         ):
-            wire.adopt(self.opening, stands_in=FIRST)  # the ones `deploy` prepares
+            # FIRST: the ones `deploy` prepares; the context: their TLS sessions resume.
+            wire.adopt(self.opening, stands_in=FIRST, context=self.context)
             return
         for future in self.opening:
             future.add_done_callback(_close)
@@ -121,7 +124,7 @@ def open_early(
         # Daemon threads: a run that ends on bad input does not wait for a handshake.
         threading.Thread(target=_open, args=(conn, future), daemon=True).start()
         opening.append(future)
-    return Early(target, ca_file, tuple(opening))
+    return Early(target, ca_file, tuple(opening), context)
 
 
 def _open(conn: http.client.HTTPConnection, future: Opening) -> None:

@@ -470,7 +470,19 @@ class _HTTPConnection(http.client.HTTPConnection):
 
 
 class _HTTPSConnection(_HTTPConnection, http.client.HTTPSConnection):
-    """The same over TLS (`connect` above wraps HTTPSConnection's, handshake included)."""
+    """The same over TLS, resuming `tls_session` when one is given (see `Wire._resumable`)."""
+
+    tls_context: ssl.SSLContext
+    tls_session: ssl.SSLSession | None = None
+
+    def connect(self) -> None:
+        started = time.monotonic()
+        http.client.HTTPConnection.connect(self)  # TCP (and TCP_NODELAY)
+        self.sock = self.tls_context.wrap_socket(
+            self.sock, server_hostname=self.host, session=self.tls_session
+        )
+        self.sock.settimeout(self.read_timeout)
+        self.opened_in = time.monotonic() - started
 
 
 class ChunkReader:
@@ -598,6 +610,8 @@ class Wire:
         # two round trips, three or four with TLS; None before any answer.
         self.first_answer_s: float | None = None
         self._context: ssl.SSLContext | None = None
+        # A TLS session to resume in new connections, and the host it is for.
+        self._session: tuple[str, ssl.SSLSession] | None = None
 
     def put(self, key: str, body: Body, length: int, headers: Mapping[str, str]) -> str:
         """PutObject; returns the ETag header as sent by the server ("" when absent)."""
@@ -879,6 +893,8 @@ class Wire:
             conn.close()
 
     def _release(self, conn: _HTTPConnection) -> None:
+        if self._session is None and isinstance(conn, _HTTPSConnection):
+            self._keep_session(conn)
         with self._ready:
             if conn.netloc == self.target.netloc:
                 self._idle.append(conn)
@@ -888,20 +904,55 @@ class Wire:
 
     def _new_connection(self, target: Target) -> _HTTPConnection:
         context = None
+        session = None
         if target.scheme == "https":
             with self._lock:
                 if self._context is None:
                     self._context = tls_context(self.ca_file)
                 context = self._context
-        return new_connection(target, context, self.connect_timeout, self.read_timeout)
+                if self._session is not None and self._session[0] == target.netloc:
+                    session = self._session[1]
+        conn = new_connection(target, context, self.connect_timeout, self.read_timeout)
+        if isinstance(conn, _HTTPSConnection):
+            conn.tls_session = session
+        return conn
+
+    def _keep_session(self, conn: _HTTPSConnection) -> None:
+        """Keep the TLS session of a connection that has had an answer, for the next
+        connections to the same host to resume (once one is kept).
+
+        A resumed handshake skips the certificate's signature and its check: measured on
+        loopback against SeaweedFS, 0.55-0.6 ms of our CPU instead of 0.9-1.0 and 1.0-1.2 ms
+        in all instead of 2.4 (`Wire` opens up to 256 at once, on CPUs it shares with its
+        uploads); with TLS 1.2 it is also a round trip shorter. The session is verified
+        already (same CA bundle, same host name); a server that does not take it back
+        makes a full handshake, as without one. With TLS 1.3 the ticket comes after the
+        handshake, so only a connection that has read an answer has it."""
+        sock = conn.sock
+        if not isinstance(sock, ssl.SSLSocket) or sock.context is not self._context:
+            return  # not opened with this wire's context (a session needs the same one)
+        session = sock.session
+        if session is None or not (session.has_ticket or sock.version() != "TLSv1.3"):
+            return
+        with self._lock:
+            if self._session is None:
+                self._session = (conn.netloc, session)
 
     def adopt(
-        self, opening: Sequence[Future[http.client.HTTPConnection]], *, stands_in: int
+        self,
+        opening: Sequence[Future[http.client.HTTPConnection]],
+        *,
+        stands_in: int,
+        context: ssl.SSLContext | None = None,
     ) -> None:
         """Take connections being opened before this wire existed (`early.py`), each a
         Future of a connection to this wire's target: requests wait for them as for
-        `prepare`'s, and the next `stands_in` calls of `prepare` open none."""
+        `prepare`'s, and the next `stands_in` calls of `prepare` open none. `context`:
+        the TLS context they were opened with, which this wire then uses too (a TLS
+        session from one of them can only be resumed with it)."""
         with self._ready:
+            if context is not None and self._context is None:
+                self._context = context
             self._opening += len(opening)
             self._early += min(stands_in, len(opening))
         for future in opening:
@@ -936,7 +987,11 @@ def new_connection(
     opens it); `context` is required for HTTPS."""
     conn: _HTTPConnection
     if target.scheme == "https":
-        conn = _HTTPSConnection(target.netloc, timeout=connect_timeout, context=context)
+        if context is None:
+            raise ValueError("an HTTPS connection needs a TLS context")
+        https = _HTTPSConnection(target.netloc, timeout=connect_timeout, context=context)
+        https.tls_context = context
+        conn = https
     else:
         conn = _HTTPConnection(target.netloc, timeout=connect_timeout)
     conn.read_timeout = read_timeout

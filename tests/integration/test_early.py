@@ -119,3 +119,52 @@ def test_tls_connections_opened_early_are_used(
         opened.hand_over(fast_path(store))
         put_at_once(store, tmp_path, 2)
         assert relay.connections == 2
+
+
+@pytest.mark.usefixtures("no_ca_settings")
+def test_later_tls_connections_resume_the_session_of_an_early_one(
+    seaweed: Server,
+    bucket: str,
+    tmp_path: Path,
+    https_seaweed: FaultProxy,  # noqa: F811 - a fixture
+    certificate: tuple[Path, Path],  # noqa: F811 - a fixture
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The wire takes the early connections' TLS context with them, so the connections
+    it opens after the first answer resume that answer's TLS session (an abbreviated
+    handshake: no certificate to sign and check) instead of a full handshake each."""
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(certificate[0]))
+    flags, env = raw_inputs(bucket, https_seaweed.url)
+    opened = early.open_early(flags, env, count=2)
+    assert opened is not None
+    store = make_store(seaweed, bucket, tmp_path, endpoint=https_seaweed.url)
+    wire = fast_path(store)
+    opened.hand_over(wire)
+    assert store.list_objects("") == []  # the first answer, on an early connection
+    for _ in range(2 + 3):
+        store.prepare()  # the first 2 stand in for the early ones; 3 are opened
+    put_at_once(store, tmp_path, 5)
+    idle = list(wire._idle)
+    assert len(idle) == 5
+    resumed = sorted(conn.sock.session_reused for conn in idle)  # type: ignore[union-attr]
+    assert resumed == [False, False, True, True, True]  # the 2 early ones made it full
+
+
+@pytest.mark.usefixtures("no_ca_settings")
+def test_without_early_connections_the_wire_resumes_its_own_first_session(
+    seaweed: Server,
+    bucket: str,
+    tmp_path: Path,
+    https_seaweed: FaultProxy,  # noqa: F811 - a fixture
+    certificate: tuple[Path, Path],  # noqa: F811 - a fixture
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(certificate[0]))
+    store = make_store(seaweed, bucket, tmp_path, endpoint=https_seaweed.url)
+    wire = fast_path(store)
+    assert store.list_objects("") == []  # on a connection of its own: a full handshake
+    for _ in range(3):
+        store.prepare()
+    put_at_once(store, tmp_path, 4)
+    resumed = sorted(conn.sock.session_reused for conn in wire._idle)  # type: ignore[union-attr]
+    assert resumed == [False, True, True, True]
