@@ -20,7 +20,11 @@ The rule, for `auto`:
   hide a gain;
 - grow while throughput grows: double while an epoch beats the best one so far by
   `GAIN`; the first epoch that does not is undone (back to the best limit), and the
-  limit holds there;
+  limit holds there for `HOLD` epochs, then the step is tried again from the held
+  epoch's throughput (the hold doubles after every try that does not pay: 4, 8, 16 ...
+  epochs). One noisy epoch must not decide a long deploy: a cold deploy of 5,000 files at
+  80 ms round trips once measured its doubling to 128 at 845 requests a second against a
+  bar of 847, and held 64 for the 4,500 uploads left (8.2 s instead of 3.8-4.4 s);
 - back off at once on a throttle or a timeout: halve (at most once per epoch, so the
   answers to requests already in flight do not cut again), then grow again by an
   eighth per epoch while throughput grows;
@@ -53,6 +57,7 @@ GAIN = 1.2  # a doubling must raise throughput by at least this factor to keep g
 # SlowDown, which halves the window at once; past the seed it grows only as measured
 # throughput grows.
 SEED_RATE = 1000.0
+HOLD = 4  # epochs held after the first growth that did not pay, before trying again
 Reason = Literal["link", "grow", "undo", "throttled", "timeout"]
 
 
@@ -79,6 +84,8 @@ class Controller:
     best_rate: float = 0.0
     best_limit: int = 0
     _cut_epoch: int = -1
+    _hold: int = HOLD // 2  # epochs to hold after an undo (doubled at each undo)
+    _held: int = 0
     _starts: int = 0
     _burst: int = 0
     _latencies: list[float] = field(default_factory=list)
@@ -129,18 +136,23 @@ class Controller:
         window filled at once has its first requests start with fewer in flight).
         `connected`: it opened a connection first (TCP and TLS handshakes, one to three
         round trips more); not a sample of the link's throughput, so not counted."""
-        if self.fixed or epoch != self.epoch or not self.growing or connected:
+        if self.fixed or epoch != self.epoch or connected:
             return None
+        if not self.growing and self.limit >= self.cap:
+            return None  # nothing left to try
         self._latencies.append(max(latency_s, 1e-6))
         self._in_flight.append(in_flight)
         if len(self._latencies) < min(SAMPLES, self.limit):
             return None
         rate = _rate(self._in_flight, self._latencies)
         old = self.limit
+        if not self.growing:
+            return self._held_one(rate)
         if self.best_rate and rate < self.best_rate * self._gain():
-            # Growing did not pay: back to the best limit, and hold.
+            # Growing did not pay: back to the best limit, and hold (`_held_one`).
             self.growing = False
             self.best_rate = max(self.best_rate, rate)
+            self._hold, self._held = self._hold * 2, 0
             self._next_epoch()
             if self.best_limit == old:
                 return None
@@ -153,6 +165,21 @@ class Controller:
         if self.limit == old:
             self.growing = False
             return None
+        return Change(old, self.limit, "grow", rate)
+
+    def _held_one(self, rate: float) -> Change | None:
+        """One more epoch held; after `_hold` of them, try the step again, judged against
+        this epoch's throughput (the link or the server may have changed since)."""
+        self._held += 1
+        if self._held < self._hold:
+            self._next_epoch()
+            return None
+        old = self.limit
+        step = old if self.doubling else max(1, old // 8)
+        self.limit = min(self.cap, old + step)
+        self.best_rate, self.best_limit = rate, old
+        self.growing, self._held = True, 0
+        self._next_epoch(self.limit - old)
         return Change(old, self.limit, "grow", rate)
 
     def throttled(self, epoch: int, *, timeout: bool = False) -> Change | None:
