@@ -117,6 +117,11 @@ class Controller:
         it cannot grow): what connections are worth opening before it is judged."""
         if self.fixed or not self.growing:
             return self.limit
+        return self._step_up()
+
+    def _step_up(self) -> int:
+        """The limit one growth step above the current one: doubled, or an eighth more
+        after a cut; within the cap."""
         step = self.limit if self.doubling else max(1, self.limit // 8)
         return min(self.cap, self.limit + step)
 
@@ -159,8 +164,7 @@ class Controller:
             self.limit = self.best_limit
             return Change(old, self.limit, "undo", rate)
         self.best_rate, self.best_limit = rate, old
-        step = old if self.doubling else max(1, old // 8)
-        self.limit = min(self.cap, old + step)
+        self.limit = self._step_up()
         self._next_epoch(self.limit - old)
         if self.limit == old:
             self.growing = False
@@ -175,8 +179,7 @@ class Controller:
             self._next_epoch()
             return None
         old = self.limit
-        step = old if self.doubling else max(1, old // 8)
-        self.limit = min(self.cap, old + step)
+        self.limit = self._step_up()
         self.best_rate, self.best_limit = rate, old
         self.growing, self._held = True, 0
         self._next_epoch(self.limit - old)

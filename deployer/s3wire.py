@@ -470,7 +470,7 @@ class _HTTPConnection(http.client.HTTPConnection):
 
 
 class _HTTPSConnection(_HTTPConnection, http.client.HTTPSConnection):
-    """The same over TLS, resuming `tls_session` when one is given (see `Wire._resumable`)."""
+    """The same over TLS, resuming `tls_session` when one is given (`Wire._keep_session`)."""
 
     tls_context: ssl.SSLContext
     tls_session: ssl.SSLSession | None = None
