@@ -96,23 +96,29 @@ def test_connections_opened_early_for_another_address_are_closed(
         assert relay.connections == 2  # only the early ones went to the relay
 
 
-@pytest.mark.usefixtures("no_ca_settings")
-def test_tls_connections_opened_early_are_used(
-    seaweed: Server,
-    bucket: str,
-    tmp_path: Path,
+@pytest.fixture
+def trusted_https(
+    no_ca_settings: None,  # noqa: F811 - a fixture
     https_seaweed: FaultProxy,  # noqa: F811 - a fixture
     certificate: tuple[Path, Path],  # noqa: F811 - a fixture
     monkeypatch: pytest.MonkeyPatch,
+) -> tuple[FaultProxy, Path]:
+    """SeaweedFS over TLS, and its CA given as `AWS_CA_BUNDLE` (no other CA setting)."""
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(certificate[0]))
+    return https_seaweed, certificate[0]
+
+
+def test_tls_connections_opened_early_are_used(
+    seaweed: Server, bucket: str, tmp_path: Path, trusted_https: tuple[FaultProxy, Path]
 ) -> None:
     """Over TLS the early connections verify the server with the same CA bundle as the
     wire (`AWS_CA_BUNDLE` here) and are adopted handshake and all."""
-    monkeypatch.setenv("AWS_CA_BUNDLE", str(certificate[0]))
-    host, port = https_seaweed.url.removeprefix("https://").rsplit(":", 1)
+    server, ca = trusted_https
+    host, port = server.url.removeprefix("https://").rsplit(":", 1)
     with DelayRelay(host, int(port), ONE_WAY_S) as relay:
         flags, env = raw_inputs(bucket, relay.url("https"))
         opened = early.open_early(flags, env, count=2)
-        assert opened is not None and opened.ca_file == str(certificate[0])
+        assert opened is not None and opened.ca_file == str(ca)
         wait(opened.opening, timeout=10)
         assert all(f.exception() is None for f in opened.opening)  # handshakes done
         store = make_store(seaweed, bucket, tmp_path, endpoint=relay.url("https"))
@@ -121,23 +127,17 @@ def test_tls_connections_opened_early_are_used(
         assert relay.connections == 2
 
 
-@pytest.mark.usefixtures("no_ca_settings")
 def test_later_tls_connections_resume_the_session_of_an_early_one(
-    seaweed: Server,
-    bucket: str,
-    tmp_path: Path,
-    https_seaweed: FaultProxy,  # noqa: F811 - a fixture
-    certificate: tuple[Path, Path],  # noqa: F811 - a fixture
-    monkeypatch: pytest.MonkeyPatch,
+    seaweed: Server, bucket: str, tmp_path: Path, trusted_https: tuple[FaultProxy, Path]
 ) -> None:
     """The wire takes the early connections' TLS context with them, so the connections
     it opens after the first answer resume that answer's TLS session (an abbreviated
     handshake: no certificate to sign and check) instead of a full handshake each."""
-    monkeypatch.setenv("AWS_CA_BUNDLE", str(certificate[0]))
-    flags, env = raw_inputs(bucket, https_seaweed.url)
+    server, _ = trusted_https
+    flags, env = raw_inputs(bucket, server.url)
     opened = early.open_early(flags, env, count=2)
     assert opened is not None
-    store = make_store(seaweed, bucket, tmp_path, endpoint=https_seaweed.url)
+    store = make_store(seaweed, bucket, tmp_path, endpoint=server.url)
     wire = fast_path(store)
     opened.hand_over(wire)
     assert store.list_objects("") == []  # the first answer, on an early connection
@@ -150,17 +150,11 @@ def test_later_tls_connections_resume_the_session_of_an_early_one(
     assert resumed == [False, False, True, True, True]  # the 2 early ones made it full
 
 
-@pytest.mark.usefixtures("no_ca_settings")
 def test_without_early_connections_the_wire_resumes_its_own_first_session(
-    seaweed: Server,
-    bucket: str,
-    tmp_path: Path,
-    https_seaweed: FaultProxy,  # noqa: F811 - a fixture
-    certificate: tuple[Path, Path],  # noqa: F811 - a fixture
-    monkeypatch: pytest.MonkeyPatch,
+    seaweed: Server, bucket: str, tmp_path: Path, trusted_https: tuple[FaultProxy, Path]
 ) -> None:
-    monkeypatch.setenv("AWS_CA_BUNDLE", str(certificate[0]))
-    store = make_store(seaweed, bucket, tmp_path, endpoint=https_seaweed.url)
+    server, _ = trusted_https
+    store = make_store(seaweed, bucket, tmp_path, endpoint=server.url)
     wire = fast_path(store)
     assert store.list_objects("") == []  # on a connection of its own: a full handshake
     for _ in range(3):
