@@ -24,6 +24,7 @@ from deployer.s3wire import (
     complete_body,
     delete_body,
     error_code,
+    first_answer_s,
     is_retryable,
     parse_complete,
     parse_delete_errors,
@@ -147,6 +148,28 @@ def test_backoff_is_full_jitter_capped() -> None:
     assert backoff_s(3, lambda: 0.5) == 4.0
     assert backoff_s(10, lambda: 1.0) == 20.0
     assert backoff_s(4, lambda: 0.0) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("since_asked", "since_sent", "opened_in", "expected"),
+    [
+        # opened for the request: its handshake is in the time since it was asked for
+        (0.36, 0.36, None, 0.36),
+        # opened ahead over a real link: the handshake's round trip, then the request's
+        (0.18, 0.18, 0.18, 0.36),
+        # opened ahead through something near that accepts at once (the benchmark's
+        # relay): counted as a round trip like the request's own, not as nothing
+        (0.09, 0.09, 0.0005, 0.18),
+        # TLS: a handshake of two round trips counts as it is
+        (0.18, 0.18, 0.36, 0.54),
+        # waited for a connection still opening: the wait is in `since_asked`
+        (0.50, 0.18, 0.2, 0.50),
+    ],
+)
+def test_first_answer_counts_a_connections_opening_as_at_least_a_round_trip(
+    since_asked: float, since_sent: float, opened_in: float | None, expected: float
+) -> None:
+    assert first_answer_s(since_asked, since_sent, opened_in) == pytest.approx(expected)
 
 
 S3_NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
