@@ -34,7 +34,13 @@ from typing import Protocol
 # next to a system call); larger ones are sent after the head, unchanged.
 JOIN_LIMIT = 256 * 1024
 MAX_HEAD = 64 * 1024  # an answer's status line and headers (http.client: 100 headers)
-RECV_SIZE = 64 * 1024
+# Bytes asked of each `recv` until the answer's length is known. `recv` allocates what it
+# is asked for before it waits, and up to 256 threads wait at once: 4 KiB holds a PUT's
+# whole answer (a head of ~400 bytes, no body) and costs 1 MiB at 256, where 64 KiB cost
+# 16 MiB (peak memory of a cold deploy of 20,000 files: see BENCHMARKS.md). Bodies of a
+# known length are received in reads of up to what is left of them.
+RECV_SIZE = 4 * 1024
+BODY_RECV = 1 << 20  # at most this much asked of one `recv` for a body
 # What a header name or value must not contain: a line break would start a new header
 # (http.client refuses the same with ValueError).
 _ILLEGAL = re.compile(r"[\r\n\0]")
@@ -130,7 +136,7 @@ class _Reader:
             parts = [self.buffer]
             have = len(self.buffer)
             while have < size:
-                data = self._recv(max(RECV_SIZE, min(size - have, 1 << 20)))
+                data = self._recv(max(RECV_SIZE, min(size - have, BODY_RECV)))
                 if not data:
                     raise http.client.IncompleteRead(b"".join(parts), size - have)
                 self.received += len(data)
@@ -142,10 +148,12 @@ class _Reader:
 
     def rest(self) -> bytes:
         """Everything until the stream ends."""
-        while self.more():
-            pass
-        found, self.buffer = self.buffer, b""
-        return found
+        parts = [self.buffer]
+        while data := self._recv(64 * 1024):
+            self.received += len(data)
+            parts.append(data)
+        self.buffer = b""
+        return b"".join(parts)
 
 
 def read_answer(sock: Sock) -> Answer:
