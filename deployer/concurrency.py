@@ -20,8 +20,8 @@ The rule, for `auto`:
   hide a gain;
 - grow while throughput grows: double while an epoch beats the best one so far by
   `GAIN`; the first epoch that does not is undone (back to the best limit), and the
-  limit holds there for `HOLD` epochs, then the step is tried again from the held
-  epoch's throughput (the hold doubles after every try that does not pay: 4, 8, 16 ...
+  limit holds there for `HOLD` epochs, then the step is tried again, judged against the
+  best throughput so far (the hold doubles after every try that does not pay: 4, 8, 16 ...
   epochs). One noisy epoch must not decide a long deploy: a cold deploy of 5,000 files at
   80 ms round trips once measured its doubling to 128 at 845 requests a second against a
   bar of 847, and held 64 for the 4,500 uploads left (8.2 s instead of 3.8-4.4 s);
@@ -172,15 +172,21 @@ class Controller:
         return Change(old, self.limit, "grow", rate)
 
     def _held_one(self, rate: float) -> Change | None:
-        """One more epoch held; after `_hold` of them, try the step again, judged against
-        this epoch's throughput (the link or the server may have changed since)."""
+        """One more epoch held; after `_hold` of them, try the step again. The try is
+        judged against the best throughput measured so far, the held epochs' included:
+        a step that pays (a far link: twice the requests in flight, about twice the
+        throughput) passes that bar at once, and noise does not (on loopback, epochs of
+        the same limit vary by tens of percent, and tries judged against the last held
+        epoch alone ratcheted the window up to the cap, with a thread and its buffers
+        for every request in flight: see BENCHMARKS.md)."""
         self._held += 1
+        self.best_rate = max(self.best_rate, rate)
         if self._held < self._hold:
             self._next_epoch()
             return None
         old = self.limit
         self.limit = self._step_up()
-        self.best_rate, self.best_limit = rate, old
+        self.best_limit = old
         self.growing, self._held = True, 0
         self._next_epoch(self.limit - old)
         return Change(old, self.limit, "grow", rate)
