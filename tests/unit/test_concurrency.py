@@ -377,7 +377,10 @@ def noisy_server(service_s: float, rtt: float, seed: int, period: float) -> Late
     factors: dict[int, float] = {}
 
     def answer(start: float) -> float:
-        factor = factors.setdefault(int(start / period), rng.uniform(0.6, 1.4))
+        moment = int(start / period)
+        if moment not in factors:
+            factors[moment] = rng.uniform(0.6, 1.4)
+        factor = factors[moment]
         begin = max(start + rtt / 2, free[0])
         free[0] = begin + service_s * factor
         return free[0] + rtt / 2
@@ -385,15 +388,21 @@ def noisy_server(service_s: float, rtt: float, seed: int, period: float) -> Late
     return answer
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_noise_does_not_ratchet_the_limit_up(seed: int) -> None:
-    """A server of 2,500 requests/s, 4 ms away (its knee: ~10 in flight), noisy. A try
+def test_noise_does_not_ratchet_the_limit_up() -> None:
+    """Six servers of 2,500 requests/s, 4 ms away (knee: ~10 in flight), noisy. A try
     after a hold is judged against the best throughput so far, so a lucky epoch after an
     unlucky one does not pass for a gain: the limit stays within a few doublings of the
-    knee. Judged against the last held epoch alone, it ratcheted up to 128 or 256 on 5 of
-    these 6 servers, each request in flight a thread and its buffers for nothing (a cold
-    deploy of 20,000 files on loopback: 61-64 MB instead of 52-54, BENCHMARKS.md)."""
-    controller = Controller()
-    seconds, _, limits = simulate(controller, 20000, noisy_server(0.0004, 0.004, seed, 0.01))
-    assert max(limits) <= 64
-    assert seconds < 1.05 * 20000 * 0.0004
+    knee (mean over the servers 27). Judged against the last held epoch alone, it
+    ratcheted up (mean 57; one server spent 74% of the run at 128-256), each request in
+    flight a thread and its buffers for nothing (a cold deploy of 20,000 files on
+    loopback: 61-64 MB instead of 52-54, BENCHMARKS.md)."""
+    means = []
+    for seed in range(6):
+        controller = Controller()
+        server_ = noisy_server(0.0004, 0.004, seed, 0.01)
+        seconds, _, limits = simulate(controller, 20000, server_)
+        above = sum(1 for limit in limits if limit > 64)
+        assert above < 0.1 * len(limits), seed
+        assert seconds < 1.05 * 20000 * 0.0004, seed  # the server's pace, not slower
+        means.append(sum(limits) / len(limits))
+    assert sum(means) / len(means) < 40
