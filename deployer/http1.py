@@ -6,9 +6,9 @@ one small PUT, and up to 256 run at once on threads that share the GIL. `http.cl
 sends the head and the body in two system calls, reads the answer through a buffered
 file made per response, one `readline` per header, and parses the headers with the
 `email` package: measured single-threaded against SeaweedFS on loopback, 5 KB PUTs
-signed the same way, 298 us of CPU per PUT with it and 125 us with this exchange (the
-signing included in both). Every system call also gives the GIL up and takes it back,
-which with 256 threads is a wait of its own.
+through `s3wire.Wire` (signing, retries and the connection pool included), 298 us of CPU
+per PUT with it and 186 us with this exchange. Every system call also gives the GIL up
+and takes it back, which with 256 threads is a wait of its own.
 
 What it speaks is what S3 answers: a status line, headers, and a body delimited by
 `Content-Length`, by chunks (`Transfer-Encoding: chunked`, as S3 keeps a long
@@ -33,12 +33,14 @@ from typing import Protocol
 # A body up to this size goes out with its head in one `sendall` (one copy of it, cheap
 # next to a system call); larger ones are sent after the head, unchanged.
 JOIN_LIMIT = 256 * 1024
+BLOCK_SIZE = 256 * 1024  # bytes per `sendall` when streaming a file-like body
 MAX_HEAD = 64 * 1024  # an answer's status line and headers (http.client: 100 headers)
 # Bytes asked of each `recv` until the answer's length is known. `recv` allocates what it
 # is asked for before it waits, and up to 256 threads wait at once: 4 KiB holds a PUT's
-# whole answer (a head of ~400 bytes, no body) and costs 1 MiB at 256, where 64 KiB cost
-# 16 MiB (peak memory of a cold deploy of 20,000 files: see BENCHMARKS.md). Bodies of a
-# known length are received in reads of up to what is left of them.
+# whole answer (a head of ~400 bytes, no body) and comes to 1 MiB at 256, where 64 KiB
+# would be 16 MiB (arithmetic, not a measured peak: that peak's cause was the
+# concurrency controller, see BENCHMARKS.md). Bodies are received in reads of up to what
+# is left of them.
 RECV_SIZE = 4 * 1024
 BODY_RECV = 1 << 20  # at most this much asked of one `recv` for a body
 # What a header name or value must not contain: a line break would start a new header
@@ -77,7 +79,7 @@ def encode_head(method: str, url: str, headers: Mapping[str, str]) -> bytes:
 
 
 def send(
-    sock: Sock, head: bytes, body: bytes | Readable | None, *, block_size: int = 256 * 1024
+    sock: Sock, head: bytes, body: bytes | Readable | None, *, block_size: int = BLOCK_SIZE
 ) -> None:
     """Send the head and the body: one `sendall` for a body up to `JOIN_LIMIT` bytes;
     a file-like body is read and sent `block_size` bytes at a time until it ends."""
@@ -149,7 +151,7 @@ class _Reader:
     def rest(self) -> bytes:
         """Everything until the stream ends."""
         parts = [self.buffer]
-        while data := self._recv(64 * 1024):
+        while data := self._recv(BODY_RECV):
             self.received += len(data)
             parts.append(data)
         self.buffer = b""

@@ -60,7 +60,6 @@ if TYPE_CHECKING:
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 MAX_BACKOFF_S = 20.0  # botocore standard mode's cap
-BLOCK_SIZE = 256 * 1024  # bytes per send() when streaming a file body
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRY_CODES = frozenset(
     {
@@ -783,7 +782,7 @@ class Wire:
                 if conn.sock is None:
                     conn.connect()
                 try:
-                    http1.send(conn.sock, head, payload, block_size=BLOCK_SIZE)
+                    http1.send(conn.sock, head, payload)
                 except (BrokenPipeError, ConnectionResetError, ssl.SSLEOFError) as err:
                     # The server may have answered before reading the whole body (S3 refuses
                     # a large PUT with 403 at once) and closed: read that answer first, as
@@ -1012,7 +1011,6 @@ def new_connection(
         conn = _HTTPConnection(target.netloc, timeout=connect_timeout)
     conn.read_timeout = read_timeout
     conn.netloc = target.netloc
-    conn.blocksize = BLOCK_SIZE
     return conn
 
 
