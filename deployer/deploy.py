@@ -26,15 +26,14 @@ from __future__ import annotations
 import bisect
 import heapq
 import os
-import queue
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, closing
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from deployer import (
     ahead,
@@ -46,6 +45,7 @@ from deployer import (
     plan,
     record,
     retention,
+    workers,
 )
 from deployer.cdnstep import CDN
 from deployer.concurrency import Change, Window
@@ -74,11 +74,9 @@ if TYPE_CHECKING:
     from deployer.early import Early
 
 _T = TypeVar("_T")
-_I = TypeVar("_I")
 DELETE_BATCH = 1000
 DELETE_PARALLEL = 8
 EXTRA_THREADS = 4  # beside the window's workers: the listing, CloudFront look-ups
-_END = object()
 
 
 class Store(Protocol):
@@ -301,83 +299,6 @@ def short_reason(err: BaseException) -> str:
     return type(err).__name__
 
 
-_Done = tuple[_I, BaseException | None, _T | None]
-
-
-def _in_parallel(
-    pool: ThreadPoolExecutor,
-    fn: Callable[[_I], _T],
-    items: Iterable[_I],
-    tick: Callable[[], None],
-    window: Window,
-) -> Generator[_Done[_I, _T], None, None]:
-    """`fn(item)` for every item, at most `window.limit` at a time on threads of `pool`,
-    yielding `(item, error, result)` as each finishes; `tick()` at least every
-    `PROGRESS_EVERY_S` while waiting. Use it in `closing()`: leaving early stops the
-    workers after their current item.
-
-    Each worker takes a slot of the window, then the next item itself: no Future per
-    item (at 20,000 files those cost ~1 KB each, and submitting them one by one from
-    this thread cost more GIL time than the uploads' own bookkeeping), and O(1) per
-    completion (`wait(FIRST_COMPLETED)` in a loop locks every pending future on each
-    call: O(n^2)). Workers are added as the window grows (a thread only when needed).
-    """
-    done: queue.SimpleQueue[_Done[_I, _T] | None] = queue.SimpleQueue()
-    todo = iter(items)
-    lock = threading.Lock()
-    stop = threading.Event()
-    exhausted = threading.Event()
-
-    def worker() -> None:
-        try:
-            while not stop.is_set():
-                token = window.acquire(stop)
-                if token is None:
-                    return
-                with lock:
-                    item = next(todo, _END)
-                if item is _END:
-                    exhausted.set()
-                    window.cancel(token)
-                    return
-                try:
-                    with window.running(token):
-                        result = fn(cast(_I, item))
-                except BaseException as err:  # handed to the caller
-                    done.put((cast(_I, item), err, None))
-                else:
-                    done.put((cast(_I, item), None, result))
-        finally:
-            done.put(None)  # this worker is finished
-
-    runners: list[Future[None]] = []
-
-    def add_workers() -> None:
-        while len(runners) < window.limit and not exhausted.is_set() and not stop.is_set():
-            runners.append(pool.submit(worker))
-
-    add_workers()
-    live = len(runners)
-    try:
-        while live:
-            try:
-                got = done.get(timeout=PROGRESS_EVERY_S)
-            except queue.Empty:
-                tick()
-                continue
-            if got is None:
-                live -= 1
-            else:
-                yield got
-            before = len(runners)
-            add_workers()
-            live += len(runners) - before
-    finally:
-        stop.set()
-        for runner in runners:
-            runner.cancel()
-
-
 def _run_parallel(
     pool: ThreadPoolExecutor,
     items: Sequence[Upload],
@@ -388,7 +309,9 @@ def _run_parallel(
     window: Window,
 ) -> None:
     """Run `work` on every item; errors go to `on_error`; progress lines while waiting."""
-    with closing(_in_parallel(pool, work, items, progress.tick, window)) as results:
+    with closing(
+        workers.in_parallel(pool, work, items, progress.tick, window, tick_every_s=PROGRESS_EVERY_S)
+    ) as results:
         for item, err, _ in results:
             if err is not None:
                 on_error(item, err)
@@ -712,7 +635,14 @@ class _Deployment:
             self.log, "Checked", len(keys), self.clock, limit=lambda: self.window.limit
         )
         with closing(
-            _in_parallel(pool, self.store.head, keys, progress.tick, self.window)
+            workers.in_parallel(
+                pool,
+                self.store.head,
+                keys,
+                progress.tick,
+                self.window,
+                tick_every_s=PROGRESS_EVERY_S,
+            )
         ) as results:
             for key, err, state in results:
                 if err is None:
