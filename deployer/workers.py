@@ -13,7 +13,7 @@ one waiter), finds the slot taken again by the worker that released it (which di
 sleep), and sleeps again: two thread switches and two GIL hand-overs per request, for
 nothing, as long as the limit stays down. Counted in a deploy of 5,000 files straight to
 SeaweedFS on loopback, where the limit moves between 32 and 128: 3,774 such waits (none
-once workers leave), and 7% of the deploy's CPU.
+once workers leave), and 7-11% of the deploy's CPU (2.07 -> 1.84 s, medians of 5 runs).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def in_parallel(
         finally:
             done.put(None)  # this worker is finished
 
-    runners: list[Future[None]] = []
+    runners: list[Future[None]] = []  # to cancel those not started yet, when left early
 
     def add_workers() -> int:
         """Start workers up to the window's limit; how many were started."""
@@ -97,6 +97,8 @@ def in_parallel(
                 if active >= window.limit:
                     break
                 active += 1
+            if not added:  # a limit that moves often would otherwise keep every one
+                runners[:] = [runner for runner in runners if not runner.done()]
             runners.append(pool.submit(worker))
             added += 1
         return added
