@@ -62,7 +62,7 @@ from deployer.model import (
     RemoteObject,
     Upload,
 )
-from deployer.progress import PROGRESS_EVERY_S, Progress
+from deployer.progress import Progress
 from deployer.report import format_bytes, plural
 from deployer.settings import Settings
 
@@ -309,9 +309,7 @@ def _run_parallel(
     window: Window,
 ) -> None:
     """Run `work` on every item; errors go to `on_error`; progress lines while waiting."""
-    with closing(
-        workers.in_parallel(pool, work, items, progress.tick, window, tick_every_s=PROGRESS_EVERY_S)
-    ) as results:
+    with closing(workers.in_parallel(pool, work, items, progress.tick, window)) as results:
         for item, err, _ in results:
             if err is not None:
                 on_error(item, err)
@@ -635,14 +633,7 @@ class _Deployment:
             self.log, "Checked", len(keys), self.clock, limit=lambda: self.window.limit
         )
         with closing(
-            workers.in_parallel(
-                pool,
-                self.store.head,
-                keys,
-                progress.tick,
-                self.window,
-                tick_every_s=PROGRESS_EVERY_S,
-            )
+            workers.in_parallel(pool, self.store.head, keys, progress.tick, self.window)
         ) as results:
             for key, err, state in results:
                 if err is None:

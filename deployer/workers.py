@@ -25,6 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar, cast
 
 from deployer.concurrency import Window
+from deployer.progress import PROGRESS_EVERY_S
 
 _T = TypeVar("_T")
 _I = TypeVar("_I")
@@ -40,7 +41,7 @@ def in_parallel(
     tick: Callable[[], None],
     window: Window,
     *,
-    tick_every_s: float,
+    tick_every_s: float = PROGRESS_EVERY_S,
 ) -> Generator[Done[_I, _T], None, None]:
     """`fn(item)` for every item, at most `window.limit` at a time on threads of `pool`,
     yielding `(item, error, result)` as each finishes; `tick()` at least every

@@ -63,14 +63,18 @@ def wan(rtt: float) -> Latency:
     return lambda start: start + rtt
 
 
-def server(service_s: float, rtt: float) -> Latency:
-    """A server that handles one request at a time, `service_s` each, first come first
-    served, `rtt` away: beyond rtt / service_s in flight, requests only queue."""
+def server(
+    service_s: float, rtt: float, pace: Callable[[float], float] = lambda start: 1.0
+) -> Latency:
+    """A server that handles one request at a time, `service_s` each (times `pace(start)`
+    of the request), first come first served, `rtt` away: beyond rtt / service_s in
+    flight, requests only queue."""
     free = [0.0]
 
     def answer(start: float) -> float:
+        factor = pace(start)
         begin = max(start + rtt / 2, free[0])
-        free[0] = begin + service_s
+        free[0] = begin + service_s * factor
         return free[0] + rtt / 2
 
     return answer
@@ -373,19 +377,15 @@ def noisy_server(service_s: float, rtt: float, seed: int, period: float) -> Late
     every `period` seconds: a server sharing its cores, as on loopback, where epochs of
     the same limit measure throughputs tens of percent apart."""
     rng = random.Random(seed)
-    free = [0.0]
     factors: dict[int, float] = {}
 
-    def answer(start: float) -> float:
+    def pace(start: float) -> float:
         moment = int(start / period)
         if moment not in factors:
             factors[moment] = rng.uniform(0.6, 1.4)
-        factor = factors[moment]
-        begin = max(start + rtt / 2, free[0])
-        free[0] = begin + service_s * factor
-        return free[0] + rtt / 2
+        return factors[moment]
 
-    return answer
+    return server(service_s, rtt, pace)
 
 
 def test_noise_does_not_ratchet_the_limit_up() -> None:
