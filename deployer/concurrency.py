@@ -103,14 +103,22 @@ class Controller:
         started; never for a fixed number."""
         if self.fixed or self.epoch or self._starts or self.limit != INITIAL:
             return None
-        limit = INITIAL
-        while limit * 2 <= self.cap and limit * 2 <= SEED_RATE * latency_s:
-            limit *= 2
+        limit = seed_limit(latency_s, self.cap)
         if limit == self.limit:
             return None
         old, self.limit = self.limit, limit
         self.best_limit = self._burst = limit
         return Change(old, limit, "link", 0.0)
+
+    def floor(self, waited_s: float) -> int:
+        """The fewest requests the window will allow in flight once the first answer
+        comes, when it has been awaited `waited_s` so far (it took at least that long,
+        so `seed` gives at least `seed_limit(waited_s)`); a fixed number never more than
+        itself. What connections are worth opening while the first page is on its way
+        (`ahead.py`). Once a request of the window has started: its limit."""
+        if self.epoch or self._starts or (not self.fixed and self.limit != INITIAL):
+            return self.limit
+        return min(self.limit if self.fixed else self.cap, seed_limit(waited_s, self.cap))
 
     def reach(self) -> int:
         """The limit the current epoch grows to if it shows a gain (the limit itself when
@@ -219,6 +227,26 @@ class Controller:
         self._in_flight.clear()
 
 
+def seed_limit(latency_s: float, cap: int = CAP) -> int:
+    """The first window for a first answer that took `latency_s` on the wire: the most
+    requests in flight, doubling from `INITIAL`, that carry at most `SEED_RATE` a second
+    over that time, within `cap` (16 on loopback, 128 at 80 ms round trips, 256 from
+    about 130 ms)."""
+    limit = INITIAL
+    while limit * 2 <= cap and limit * 2 <= SEED_RATE * latency_s:
+        limit *= 2
+    return limit
+
+
+def next_seed_s(latency_s: float, cap: int = CAP) -> float | None:
+    """The latency from which `seed_limit` gives more than it does at `latency_s`; None
+    when it is at `cap` already (nothing more to wait for)."""
+    limit = seed_limit(latency_s, cap)
+    if limit * 2 > cap:
+        return None
+    return limit * 2 / SEED_RATE
+
+
 def _rate(in_flight: list[int], latencies: list[float]) -> float:
     """Throughput by Little's law: requests in flight (the most seen: the window once
     filled) over their median latency (a few slow requests, a new connection's
@@ -287,6 +315,12 @@ class Window:
             self._wake()
         if change is not None:
             self.on_change(change)
+
+    def floor(self, waited_s: float) -> int:
+        """`Controller.floor`: the fewest requests the window will allow once the first
+        answer, awaited `waited_s` so far, comes."""
+        with self._cond:
+            return self.controller.floor(waited_s)
 
     def seed(self, latency_s: float) -> int:
         """The first request's time on the wire (see `Controller.seed`); returns how many

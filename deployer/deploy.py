@@ -76,7 +76,8 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 DELETE_BATCH = 1000
 DELETE_PARALLEL = 8
-EXTRA_THREADS = 4  # beside the window's workers: the listing, CloudFront look-ups
+EXTRA_THREADS = 5  # beside the window's workers: the listing, CloudFront look-ups, and
+# `ahead.while_listing` while the first page is awaited
 
 
 class Store(Protocol):
@@ -99,6 +100,11 @@ class Store(Protocol):
     def link_time(self) -> float | None:
         """Seconds the first answered request took, its connection opened for it (about
         two round trips); None when not known."""
+        ...
+
+    def link_waited(self) -> float | None:
+        """Seconds the first answer has been awaited so far (`link_time` will be at least
+        that); None before the first request and once it is answered, or when not known."""
         ...
 
     def head(self, key: str) -> ObjectState | None:
@@ -156,6 +162,9 @@ class DryRunStore:
 
     def link_time(self) -> float | None:
         return self.inner.link_time()
+
+    def link_waited(self) -> float | None:
+        return self.inner.link_waited()
 
     def head(self, key: str) -> ObjectState | None:
         return self.inner.head(key)
@@ -375,15 +384,23 @@ class _Deployment:
             # as many as the uploads need (`ahead.py`); the rest of the listing, in ranges
             # cut at the local keys (`listing.py`), starts as soon as the walk has found
             # them.
-            opening = ahead.Ahead(lambda: self.window.reach, partial(pool.submit, store.prepare))
+            opening = ahead.Ahead(
+                lambda: self.window.reach,
+                partial(pool.submit, store.prepare),
+                partial(_daemon, store.prepare),
+            )
             self.opening = opening
+            paged = threading.Event()  # the first page came (or failed)
             listed = listing.Listing(
                 partial(store.list_objects, prefix),
-                pool.submit(self.first_page, opening, prefix),
+                pool.submit(self.first_page, opening, prefix, paged),
                 pool.submit,
             )
             for _ in range(ahead.FIRST):
                 pool.submit(store.prepare)
+            # While the first page is on its way, a far link opens the window's
+            # connections (`ahead.while_listing`).
+            pool.submit(ahead.while_listing, opening, store.link_waited, self.window.floor, paged)
             looked_up = pool.submit(self.cloudfront.look_up)
 
             def walked(keys: list[str]) -> None:
@@ -404,6 +421,7 @@ class _Deployment:
             except BaseException:
                 looked_up.cancel()
                 listed.cancel()
+                paged.set()  # `while_listing` ends even if the first page never ran
                 raise
             for text in scan.warnings:
                 self.warn(text, "Skipped file")
@@ -550,11 +568,17 @@ class _Deployment:
                 "Deploy record not written",
             )
 
-    def first_page(self, opening: ahead.Ahead, prefix: str) -> listing.FirstPage:
+    def first_page(
+        self, opening: ahead.Ahead, prefix: str, paged: threading.Event
+    ) -> listing.FirstPage:
         """The listing's first page. Its time on the wire tells how far the bucket is: on a
         slow link the window starts wider (`concurrency.py`). What it holds tells how many
-        uploads are certain, and so how many connections to open ahead (`ahead.py`)."""
-        page = self.store.first_page(prefix)
+        uploads are certain, and so how many connections to open ahead (`ahead.py`).
+        `paged` is set when it has come, or failed."""
+        try:
+            page = self.store.first_page(prefix)
+        finally:
+            paged.set()
         took = self.store.link_time()
         if took is not None:
             self.log.debug(f"First answer from S3 after {took * 1000:.0f} ms on the wire")
@@ -762,6 +786,13 @@ def _drain(items: list[_T]) -> Iterator[_T]:
     items.reverse()
     while items:
         yield items.pop()
+
+
+def _daemon(target: Callable[[], None]) -> None:
+    """Run `target` on a thread of its own that neither the deploy nor the program's exit
+    waits for: a connection opened while the first page was awaited, for a deploy that
+    may need none, must not hold the end of the deploy (its handshakes take round trips)."""
+    threading.Thread(target=target, name="deploy-ahead", daemon=True).start()
 
 
 def _completed_record(

@@ -17,6 +17,7 @@ import hashlib
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from pathlib import Path
@@ -365,6 +366,13 @@ class S3Store:
         Python's set-up and the walk holding the GIL included, took 80 ms."""
         wire = self._fast_path()
         return wire.first_answer_s if wire is not None else None
+
+    def link_waited(self) -> float | None:
+        """Seconds the first answer on the wire has been awaited so far (`link_time` will
+        be at least that); None before the first request, once answered, or without the
+        wire."""
+        wire = self._wire if self._wire_decided else None  # not decided here
+        return wire.waited_s(time.monotonic()) if wire is not None else None
 
     def head(self, key: str) -> ObjectState | None:
         """ETag, our `md5` metadata and the headers of one object; None when it is gone."""

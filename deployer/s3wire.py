@@ -627,6 +627,8 @@ class Wire:
         # included (`first_answer_s`): about two round trips, three or four with TLS;
         # None before any answer.
         self.first_answer_s: float | None = None
+        # When the latest request before the first answer was asked (`waited_s`).
+        self._unanswered_since: float | None = None
         self._context: ssl.SSLContext | None = None
         # A TLS session to resume in new connections, and the host it is for.
         self._session: tuple[str, ssl.SSLSession] | None = None
@@ -775,6 +777,8 @@ class Wire:
                 raise BodyChangedError(length, len(payload))
             head = http1.encode_head(method, url, to_send)
             asked = time.monotonic()
+            if self.first_answer_s is None:
+                self._unanswered_since = asked
             conn = self._connection(target)
             sent, ready = time.monotonic(), conn.sock is not None  # opened ahead?
             cut: OSError | None = None  # the body could not be sent in full
@@ -844,6 +848,15 @@ class Wire:
                 self.on_retry("throttled")
             self.sleep(backoff_s(attempt))
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def waited_s(self, now: float) -> float | None:
+        """How long the first answer has been awaited at `now` (monotonic), from the
+        latest request asked before it: `first_answer_s` will be at least that. None
+        before any request, and once an answer has come."""
+        since = self._unanswered_since
+        if since is None or self.first_answer_s is not None:
+            return None
+        return max(0.0, now - since)
 
     def prepare(self) -> None:
         """Open one connection (TCP and TLS handshakes) and keep it idle for the next

@@ -48,3 +48,32 @@ def test_requests_wait_for_connections_being_opened(seaweed: Server, tmp_path: P
         assert took is not None and took >= 2 * ONE_WAY_S * 0.9
         listed = {o.key for o in store.list_objects("")}
         assert listed == {f.key for f in files}
+
+
+def test_the_first_answer_is_awaited_for_as_long_as_it_then_takes(
+    seaweed: Server, tmp_path: Path
+) -> None:
+    """While the first request is on its way over a far link, `link_waited` counts up
+    from when it was asked (the floor `ahead.while_listing` opens connections for), and
+    the answer's `link_time` is at least what was waited; after it, nothing is awaited."""
+    bucket = f"cn-{uuid.uuid4().hex[:16]}"
+    seaweed.client("s3").create_bucket(Bucket=bucket)
+    host, port = seaweed.endpoint.removeprefix("http://").rsplit(":", 1)
+    with DelayRelay(host, int(port), ONE_WAY_S) as relay:
+        store = make_store(seaweed, bucket, tmp_path, endpoint=relay.url())
+        assert store._fast_path() is not None
+        assert store.link_waited() is None  # nothing asked yet
+        seen: list[float] = []
+        listing = threading.Thread(target=store.first_page, args=("",))
+        listing.start()
+        while listing.is_alive():
+            waited = store.link_waited()
+            if waited is not None:
+                seen.append(waited)
+            time.sleep(0.01)
+        listing.join()
+        took = store.link_time()
+        assert took is not None and seen
+        assert seen == sorted(seen)  # it only grows while awaited
+        assert 2 * ONE_WAY_S * 0.9 <= seen[-1] <= took  # a round trip at least, never more
+        assert store.link_waited() is None  # answered

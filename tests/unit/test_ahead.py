@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from deployer import ahead
+from deployer import ahead, concurrency
 from deployer.model import RemoteObject
 
 
@@ -112,3 +112,117 @@ def test_a_move_after_the_pool_shut_down_opens_nothing_and_raises_nothing() -> N
     opening.listed(page([]))  # raises nothing
     reach[0] = 64
     opening.moved()  # nor here
+
+
+def test_while_the_first_page_is_awaited_the_floor_opens_within_the_local_files() -> None:
+    """Before the first page: connections for the window's least start (`waiting`), only
+    once the walk has found the keys, never beyond them; the page's own decision then
+    counts what is open already."""
+    opened = Opened()
+    opening = ahead.Ahead(lambda: 256, opened)
+    opening.waiting(64)
+    assert opened.count == 0  # the keys are not known yet
+    opening.walked([f"k{i}" for i in range(100)])
+    assert opened.count == 64 - ahead.FIRST  # the floor, remembered from before the walk
+    opening.waiting(128)
+    assert opened.count == 100 - ahead.FIRST  # one per local key at most
+    opening.listed(page([]))  # 100 certain uploads: all open already
+    assert opened.count == 100 - ahead.FIRST
+    opening.waiting(256)  # the page has come: the floor no longer counts
+    assert opened.count == 100 - ahead.FIRST
+
+
+def test_what_the_floor_opened_counts_when_the_page_shows_more_uploads() -> None:
+    opened = Opened()
+    opening = ahead.Ahead(lambda: 256, opened)
+    opening.walked([f"k{i}" for i in range(500)])
+    opening.waiting(32)
+    assert opened.count == 32 - ahead.FIRST
+    opening.listed(page([]))
+    assert opened.count == 256 - ahead.FIRST  # up to the window's reach, not 256 more
+
+
+class Clock:
+    """A fake first answer's wait: `while_listing` sleeps on the event, which advances it."""
+
+    def __init__(self, answer_at: float | None) -> None:
+        self.now = 0.0
+        self.answer_at = answer_at  # when the first page comes (None: never, here)
+        self.listed = threading.Event()
+        self.floors: list[tuple[float, int]] = []
+        self.waits: list[float] = []
+
+    def waited(self) -> float | None:
+        return None if self.listed.is_set() else self.now
+
+    def wait(self, timeout: float | None = None) -> bool:
+        assert timeout is not None and timeout > 0
+        self.waits.append(timeout)
+        self.now += timeout
+        if self.answer_at is not None and self.now >= self.answer_at:
+            self.listed.set()
+        return self.listed.is_set()
+
+
+class FakeEvent(threading.Event):
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def is_set(self) -> bool:
+        return self.clock.listed.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.clock.wait(timeout)
+
+
+class Recorder(ahead.Ahead):
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(lambda: 256, lambda: None)
+        self.clock = clock
+
+    def waiting(self, floor: int) -> None:
+        self.clock.floors.append((round(self.clock.now, 6), floor))
+
+
+@pytest.mark.parametrize(
+    ("answer_at", "expected"),
+    [
+        (0.002, []),  # loopback: answered before the first step, nothing opened
+        (0.05, [(0.032, 32)]),
+        (0.2, [(0.032, 32), (0.064, 64), (0.128, 128)]),
+        (None, [(0.032, 32), (0.064, 64), (0.128, 128), (0.256, 256)]),  # then it stops
+    ],
+)
+def test_while_listing_tells_each_step_of_the_seed_until_the_page_comes(
+    answer_at: float | None, expected: list[tuple[float, int]]
+) -> None:
+    clock = Clock(answer_at)
+    opening = Recorder(clock)
+    controller = concurrency.Controller()
+    ahead.while_listing(opening, clock.waited, controller.floor, FakeEvent(clock))
+    assert clock.floors == expected
+    assert len(clock.waits) <= len(expected) + 1  # it sleeps between steps, no polling
+
+
+def test_while_listing_waits_for_the_request_to_leave_and_ends_when_listed() -> None:
+    """Until the first request has left (`waited` None) it looks every `POLL_S`."""
+    clock = Clock(0.04)
+    looks = [0]
+
+    def waited() -> float | None:
+        looks[0] += 1
+        return None if looks[0] <= 2 else clock.waited()  # leaves on the third look
+
+    opening = Recorder(clock)
+    ahead.while_listing(opening, waited, concurrency.Controller().floor, FakeEvent(clock))
+    assert clock.waits[:2] == [ahead.POLL_S, ahead.POLL_S]
+    assert [floor for _, floor in clock.floors] == [32]
+
+
+def test_a_fixed_number_below_the_first_window_opens_nothing_while_listing() -> None:
+    clock = Clock(None)
+    opening = Recorder(clock)
+    ahead.while_listing(opening, clock.waited, concurrency.controller_for(8).floor,
+                        FakeEvent(clock))  # fmt: skip
+    assert clock.floors == []

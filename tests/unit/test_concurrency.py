@@ -121,6 +121,44 @@ def test_the_seed_comes_once_and_only_before_the_first_request() -> None:
     assert small.limit == 32  # powers of two, within the cap
 
 
+@pytest.mark.parametrize("waited_s", [0.0, 0.01, 0.031, 0.032, 0.05, 0.07, 0.2, 0.3, 2.0])
+def test_the_floor_is_what_the_seed_gives_any_answer_at_least_that_late(waited_s: float) -> None:
+    """While the first answer is awaited `waited_s`, the floor is the window a seed of
+    that latency gives, and a seed of any later answer gives at least as much: what is
+    opened for the floor is never more than the window starts at."""
+    floor = Controller().floor(waited_s)
+    assert floor == concurrency.seed_limit(waited_s)
+    for later in (waited_s, waited_s + 0.001, waited_s * 1.5 + 0.01, waited_s + 1.0):
+        seeded = Controller()
+        seeded.seed(later)
+        assert seeded.limit >= floor
+
+
+def test_the_floor_of_a_fixed_number_or_a_started_window_is_its_limit_or_less() -> None:
+    assert concurrency.controller_for(8).floor(0.5) == 8  # never more than the number
+    assert concurrency.controller_for(64).floor(0.04) == 32  # nor more than the wait says
+    assert concurrency.controller_for(64).floor(0.5) == 64
+    assert Controller(cap=40).floor(0.5) == 32  # within the cap, in powers of two
+    started = Controller()
+    started.started()
+    assert started.floor(0.5) == INITIAL  # the seed is past: the limit as it is
+
+
+def test_the_seed_steps_are_where_the_limit_doubles() -> None:
+    """`next_seed_s`: the wait at which the seed next doubles, None at the cap."""
+    assert concurrency.next_seed_s(0.0) == pytest.approx(0.032)
+    assert concurrency.next_seed_s(0.032) == pytest.approx(0.064)
+    assert concurrency.next_seed_s(0.1) == pytest.approx(0.128)
+    assert concurrency.next_seed_s(0.2) == pytest.approx(0.256)
+    assert concurrency.next_seed_s(0.256) is None
+    assert concurrency.next_seed_s(0.1, cap=64) is None
+    for wait in (0.0, 0.032, 0.1, 0.2):
+        step = concurrency.next_seed_s(wait)
+        assert step is not None
+        assert concurrency.seed_limit(step) == 2 * concurrency.seed_limit(wait)
+        assert concurrency.seed_limit(step - 1e-6) == concurrency.seed_limit(wait)
+
+
 def test_a_seeded_window_gets_to_the_cap_in_fewer_round_trips() -> None:
     """1,000 requests at 180 ms a round trip: seeded from a first request of two round
     trips, the window starts at the cap and finishes in fewer round trips than the ramp

@@ -89,6 +89,7 @@ class FakeStore:
         self.heads: list[str] = []
         self.prepared = 0
         self.connect_s: float | None = None  # what `link_time` says the first request took
+        self.waited_s: float | None = None  # what `link_waited` says while it is awaited
         self.lock = threading.Lock()
 
     # helpers for tests
@@ -163,6 +164,9 @@ class FakeStore:
 
     def link_time(self) -> float | None:
         return self.connect_s
+
+    def link_waited(self) -> float | None:
+        return self.waited_s
 
     def head(self, key: str) -> ObjectState | None:
         self.events.add("head", key)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from deployer import ahead, concurrency, parts
-from deployer.model import LocalFile
+from deployer.model import LocalFile, RemoteObject
 from tests.unit.test_deploy import Events, FakeStore, World, write_site
 
 FILES = {f"assets/chunk-{i:03d}.js": f"console.log({i})".encode() for i in range(120)}
@@ -124,6 +124,95 @@ def test_a_deploy_that_sends_nothing_opens_only_the_first_few(tmp_path: Path) ->
     store.prepared = 0
     world.deploy()
     assert store.prepared == ahead.FIRST
+
+
+class AwaitedStore(FarStore):
+    """A far bucket whose first page is still on its way after `waited_s` (what the wire
+    tells while it is awaited); the page comes once `ready` connections are open, or
+    after a second. `opened_first`: how many were open when it came."""
+
+    def __init__(self, events: Events, waited_s: float, ready: int) -> None:
+        super().__init__(events, max(waited_s, 0.001))
+        self.waited_s = waited_s
+        self.ready = ready
+        self.opened_first: int | None = None
+
+    def first_page(self, prefix: str) -> tuple[list[RemoteObject], bool]:
+        deadline = time.monotonic() + 1.0
+        while self.prepared < self.ready and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if self.opened_first is None:
+            self.opened_first = self.prepared
+        self.waited_s = None  # answered
+        return super().first_page(prefix)
+
+
+def test_a_far_first_page_opens_the_window_before_it_comes(tmp_path: Path) -> None:
+    """Awaited 0.3 s: the window will start at the cap, so a connection for every local
+    file (126 and the record, fewer than 256) opens before the page comes; none more after
+    it (all the uploads it makes certain have theirs)."""
+    store = AwaitedStore(Events(), 0.3, ready=len(FILES) + 5 + 1)
+    world = world_with(tmp_path, store)
+    outcome = world.deploy()
+    assert len(outcome.uploaded) == len(FILES) + 5
+    assert store.opened_first == len(FILES) + 5 + 1
+    assert store.prepared == len(FILES) + 5 + 1
+
+
+def test_a_near_first_page_opens_nothing_more_while_awaited(tmp_path: Path) -> None:
+    """Awaited 20 ms so far (under the first step, 32 ms): only `ahead.FIRST` are open when
+    it comes, however long the page then takes here (a second)."""
+    store = AwaitedStore(Events(), 0.02, ready=ahead.FIRST + 1)
+    world = world_with(tmp_path, store)
+    world.deploy()
+    assert store.opened_first == ahead.FIRST
+
+
+def test_a_far_deploy_that_sends_nothing_opens_at_most_one_per_file(tmp_path: Path) -> None:
+    """The price of opening before the page: a far bucket that needs nothing gets a
+    connection per local file (here 126 and the record), never more, and none after the
+    page."""
+    store = AwaitedStore(Events(), 0.3, ready=len(FILES) + 5 + 1)
+    world = world_with(tmp_path, store)
+    world.deploy()
+    store.prepared, store.opened_first, store.waited_s = 0, None, 0.3
+    outcome = world.deploy()
+    assert not outcome.uploaded
+    assert store.opened_first == len(FILES) + 5 + 1
+    assert store.prepared == len(FILES) + 5 + 1
+
+
+class StuckStore(AwaitedStore):
+    """Connections opened while the first page is awaited never finish opening (until
+    the test lets them): a far link's handshakes, for a deploy that needs none."""
+
+    def __init__(self, events: Events) -> None:
+        super().__init__(events, 0.3, ready=len(FILES) + 5 + 1)
+        self.release = threading.Event()
+
+    def prepare(self) -> None:
+        super().prepare()
+        if threading.current_thread().name == "deploy-ahead":
+            self.release.wait(10)
+
+
+def test_the_deploy_does_not_wait_for_connections_opened_while_listing(tmp_path: Path) -> None:
+    """A far deploy that sends nothing ends without waiting for the connections opened
+    for the window before its first page came (they run on daemon threads)."""
+    store = StuckStore(Events())
+    world = world_with(tmp_path, store)
+    store.release.set()
+    world.deploy()  # fills the bucket
+    store.release.clear()
+    store.prepared, store.opened_first, store.waited_s = 0, None, 0.3
+    started = time.monotonic()
+    outcome = world.deploy()
+    took = time.monotonic() - started
+    stuck = [t for t in threading.enumerate() if t.name == "deploy-ahead"]
+    store.release.set()
+    assert not outcome.uploaded
+    assert stuck and all(t.daemon for t in stuck)  # still opening when the deploy ended
+    assert took < 5
 
 
 def test_delete_batches_go_at_once(tmp_path: Path) -> None:
