@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from urllib.parse import quote
 from xml.etree import ElementTree
@@ -19,6 +20,7 @@ from deployer.s3wire import (
     ExactReader,
     ListPage,
     Target,
+    Wire,
     WireProtocolError,
     backoff_s,
     complete_body,
@@ -26,6 +28,7 @@ from deployer.s3wire import (
     error_code,
     first_answer_s,
     is_retryable,
+    new_connection,
     parse_complete,
     parse_delete_errors,
     parse_list_page,
@@ -301,3 +304,31 @@ def test_exact_reader_sends_a_slice_of_a_file_of_the_hashed_size(tmp_path: Path)
     with pytest.raises(BodyChangedError) as caught:
         ExactReader(path.open("rb"), 30, offset=50, size=120)
     assert (caught.value.expected, caught.value.found) == (120, 100)
+
+
+def test_idle_connections_are_taken_oldest_first() -> None:
+    """The connection parked longest ago goes to the next request: something near may
+    accept a connection at once and reach the far end only a round trip later, so the
+    newest is the least likely to be ready (`Wire._idle`)."""
+    target = Target("http", "127.0.0.1:9", "/b", "us-east-1")
+    wire = Wire(
+        target,
+        Credentials("AKIDEXAMPLE", "secret"),
+        attempts=1,
+        connect_timeout=1.0,
+        read_timeout=1.0,
+        user_agent="test",
+    )
+    pairs = [socket.socketpair() for _ in range(3)]
+    conns = []
+    for ours, _ in pairs:
+        conn = new_connection(target, None, 1.0, 1.0)
+        conn.sock = ours
+        conns.append(conn)
+        wire._release(conn)
+    try:
+        assert [wire._connection(target) for _ in conns] == conns
+    finally:
+        for ours, theirs in pairs:
+            ours.close()
+            theirs.close()
