@@ -374,10 +374,7 @@ class _Deployment:
         outcome.invalidation = settings.invalidation
         prefix = settings.destination_prefix
 
-        with ThreadPoolExecutor(
-            max_workers=concurrency.most(settings.concurrency) + EXTRA_THREADS,
-            thread_name_prefix="deploy",
-        ) as pool:
+        with workers.deploy_pool(concurrency.most(settings.concurrency) + EXTRA_THREADS) as pool:
             # 1-2. Scan (hashing, local CPU and disk) while the bucket is listed
             # (network): neither waits for the other. The first page of the listing is
             # the first request; connections open (TCP, TLS) while the folder is walked,

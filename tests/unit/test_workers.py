@@ -148,3 +148,37 @@ def test_leaving_early_stops_the_workers_after_their_item(limit: int) -> None:
         seen = len(started)
     assert 10 <= seen <= 10 + 2 * limit  # the items in flight when it was left, no more
     assert window.in_flight == 0
+
+
+def test_the_deploy_pool_left_normally_does_not_wait_for_what_still_runs() -> None:
+    """Left normally: a task still running (a connection being opened ahead) is not waited
+    for, and queued ones are dropped; the caller goes on to the record at once."""
+    release = threading.Event()
+    ran: list[str] = []
+    started = time.monotonic()
+    with workers.deploy_pool(1) as pool:
+        running = pool.submit(release.wait, 10)
+        queued = pool.submit(ran.append, "queued")
+    left_after = time.monotonic() - started
+    try:
+        assert left_after < 5
+        assert not running.done()
+        assert queued.cancelled() and not ran
+    finally:
+        release.set()
+    assert running.result(timeout=10) is True
+
+
+def test_the_deploy_pool_left_by_an_error_waits_for_its_tasks() -> None:
+    """Left by an exception: every task has ended when it propagates (nothing of a failed
+    deploy runs on after it is reported)."""
+    finished = threading.Event()
+
+    def slow() -> None:
+        time.sleep(0.2)
+        finished.set()
+
+    with pytest.raises(RuntimeError, match="failed"), workers.deploy_pool(2) as pool:
+        pool.submit(slow)
+        raise RuntimeError("failed")
+    assert finished.is_set()
